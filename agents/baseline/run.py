@@ -1,0 +1,15 @@
+"""The baseline agent: dispatch on the task type to a plain, no-LLM solution."""
+
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+task = os.environ.get("REXMLE_TASK_TYPE", "")
+if task == "segmentation-3d-binary":
+    from seg3d import main
+
+    main()
+else:
+    sys.exit(f"baseline: no solution for task type {task!r} yet")

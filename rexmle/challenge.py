@@ -1,0 +1,222 @@
+"""ChallengeSpec and the registry that discovers ``challenges/*/challenge.yaml``.
+
+A challenge is a folder; adding one is adding a folder. The registry searches the
+built-in ``rexmle.challenges`` package first, then every directory listed in
+``$REXMLE_CHALLENGES_PATH`` (``os.pathsep``-separated), so users add challenges
+without forking. A malformed yaml is refused with one line naming the file and field.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import sys
+from functools import cached_property
+from pathlib import Path
+from types import ModuleType
+from typing import Annotated, Literal
+
+import pandas as pd
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, field_validator, model_validator
+
+from rexmle.errors import ConfigError, NotFoundError
+
+Direction = Literal["higher_better", "lower_better"]
+ID_RE = re.compile(r"^[a-z0-9][a-z0-9_\-]*$")
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Source(Frozen):
+    """Where the challenge's data comes from, and under which terms."""
+
+    competition: str
+    url: HttpUrl
+    licence: str
+    citation: str | None = None
+
+
+class DataFile(Frozen):
+    """One raw file to download. ``sha256`` may be unknown (null): then the first download
+    records it in ``raw/downloads.json`` and every later use verifies against that."""
+
+    name: Annotated[str, Field(pattern=r"^[^/\\]+$")]
+    urls: Annotated[list[HttpUrl], Field(min_length=1)]
+    sha256: Annotated[str | None, Field(pattern=r"^[0-9a-f]{64}$")] = None
+    md5: Annotated[str | None, Field(pattern=r"^[0-9a-f]{32}$")] = None
+    size_bytes: int | None = None
+
+
+class Budgets(Frozen):
+    """What the harness enforces on one run."""
+
+    wall_time_s: Annotated[int, Field(gt=0)]
+    cpus: Annotated[int, Field(gt=0)]
+    memory_gb: Annotated[float, Field(gt=0)]
+    gpus: Annotated[int, Field(ge=0)] = 0
+    disk_gb: Annotated[float, Field(gt=0)] = 50
+    llm_usd: Annotated[float, Field(ge=0)] = 10.0
+    llm_tokens: Annotated[int, Field(ge=0)] = 5_000_000
+
+
+class Metric(Frozen):
+    name: str
+    direction: Direction
+    aggregation: Literal["mean", "median"] = "mean"
+    ranked: bool = True
+    description: str = ""
+
+
+class Ranking(Frozen):
+    method: Literal["mean_position"] = "mean_position"
+    leaderboard: str = "leaderboard.csv"
+
+
+class Split(Frozen):
+    test_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.2
+    seed: int = 42
+
+
+class ChallengeSpec(Frozen):
+    """The contents of ``challenge.yaml``."""
+
+    id: str
+    title: str
+    source: Source
+    modality: str
+    task_type: str
+    data: Annotated[list[DataFile], Field(min_length=1)]
+    budgets: Budgets
+    synthetic_budgets: Budgets
+    metrics: Annotated[list[Metric], Field(min_length=1)]
+    ranking: Ranking = Ranking()
+    split: Split = Split()
+    layout_version: Annotated[int, Field(ge=1)]
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, v: str) -> str:
+        if not ID_RE.match(v):
+            raise ValueError("must be lower-case letters, digits, '-' or '_'")
+        return v
+
+    @model_validator(mode="after")
+    def _unique_metrics(self) -> ChallengeSpec:
+        names = [m.name for m in self.metrics]
+        if len(set(names)) != len(names):
+            raise ValueError(f"metric names repeat: {names}")
+        return self
+
+    def budgets_for(self, synthetic: bool) -> Budgets:
+        return self.synthetic_budgets if synthetic else self.budgets
+
+    @property
+    def directions(self) -> dict[str, Direction]:
+        return {m.name: m.direction for m in self.metrics}
+
+
+class Challenge:
+    """A discovered challenge folder: its spec plus lazy access to its code and files."""
+
+    def __init__(self, spec: ChallengeSpec, folder: Path) -> None:
+        self.spec = spec
+        self.folder = folder
+
+    @property
+    def id(self) -> str:
+        return self.spec.id
+
+    @property
+    def description_path(self) -> Path:
+        return self.folder / "description.md"
+
+    @cached_property
+    def leaderboard(self) -> pd.DataFrame:
+        path = self.folder / self.spec.ranking.leaderboard
+        if not path.is_file():
+            raise ConfigError(f"{self.id}: leaderboard file {path} is missing")
+        return pd.read_csv(path)
+
+    def module(self, name: Literal["prepare", "synthetic", "grade"]) -> ModuleType:
+        """Import ``<folder>/<name>.py`` under a stable name (works in pool workers too)."""
+        return load_module(self.folder / f"{name}.py", f"rexmle_challenge_{self.id.replace('-', '_')}.{name}")
+
+    def __repr__(self) -> str:
+        return f"Challenge({self.id!r}, {self.folder})"
+
+
+def load_module(path: Path, qualname: str) -> ModuleType:
+    if qualname in sys.modules:
+        return sys.modules[qualname]
+    if not path.is_file():
+        raise ConfigError(f"{path} is missing")
+    spec = importlib.util.spec_from_file_location(qualname, path)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[qualname] = mod
+    try:
+        spec.loader.exec_module(mod)
+    except Exception:
+        del sys.modules[qualname]
+        raise
+    return mod
+
+
+def _format_validation(err: ValidationError) -> str:
+    first = err.errors()[0]
+    loc = ".".join(str(p) for p in first["loc"]) or "<root>"
+    more = f" (+{err.error_count() - 1} more)" if err.error_count() > 1 else ""
+    return f"{loc}: {first['msg']}{more}"
+
+
+def load_spec(yaml_path: Path) -> ChallengeSpec:
+    try:
+        raw = yaml.safe_load(yaml_path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{yaml_path}:{where} is not valid YAML") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{yaml_path}: expected a mapping at the top level")
+    try:
+        spec = ChallengeSpec.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{yaml_path}: {_format_validation(exc)}") from exc
+    if spec.id != yaml_path.parent.name:
+        raise ConfigError(
+            f"{yaml_path}: id {spec.id!r} differs from its folder name {yaml_path.parent.name!r}"
+        )
+    return spec
+
+
+def search_path() -> list[Path]:
+    import rexmle.challenges as builtin
+
+    dirs = [Path(p) for p in builtin.__path__]
+    extra = os.environ.get("REXMLE_CHALLENGES_PATH", "")
+    dirs += [Path(p).expanduser() for p in extra.split(os.pathsep) if p]
+    return dirs
+
+
+def discover() -> dict[str, Challenge]:
+    """All challenges on the search path; the first folder with a given id wins."""
+    found: dict[str, Challenge] = {}
+    for root in search_path():
+        if not root.is_dir():
+            continue
+        for yml in sorted(root.glob("*/challenge.yaml")):
+            spec = load_spec(yml)
+            found.setdefault(spec.id, Challenge(spec, yml.parent))
+    return found
+
+
+def get(challenge_id: str) -> Challenge:
+    challenges = discover()
+    if challenge_id not in challenges:
+        known = ", ".join(sorted(challenges)) or "none"
+        raise NotFoundError(f"unknown challenge {challenge_id!r} (known: {known}); see `rexmle list`")
+    return challenges[challenge_id]

@@ -1,0 +1,345 @@
+"""The ``rexmle`` command line: thin; parses, calls the library, prints with rich or --json."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from rexmle import agent as agents
+from rexmle import challenge as challenges
+from rexmle import data, grading, paths, ranking
+from rexmle import run as runs
+from rexmle.errors import RexmleError
+from rexmle.store import Result
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="ReX-MLE: benchmark ML-engineering agents on medical imaging challenges.",
+)
+agents_app = typer.Typer(no_args_is_help=True, help="List and install agents.")
+app.add_typer(agents_app, name="agents")
+out = Console()
+err = Console(stderr=True)
+
+F = TypeVar("F", bound=Callable[..., Any])
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
+SyntheticOpt = Annotated[
+    bool, typer.Option("--synthetic", help="Use the small synthetic dataset (data/<id>@synthetic).")
+]
+
+
+def one_line_errors(fn: F) -> F:
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except RexmleError as exc:
+            err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            err.print("[bold red]interrupted[/]")
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def emit_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, indent=2, default=str) + "\n")
+
+
+@contextmanager
+def progress_bar(enabled: bool, download: bool = False) -> Iterator[Callable[[str, int, int], None]]:
+    if not enabled:
+        yield lambda _t, _d, _n: None
+        return
+    cols: list[Any] = [TextColumn("{task.description}"), BarColumn()]
+    cols += [DownloadColumn()] if download else [MofNCompleteColumn()]
+    cols.append(TimeRemainingColumn())
+    tasks: dict[str, Any] = {}
+    with Progress(*cols, console=err, transient=False) as prog:
+
+        def update(task: str, done: int, total: int) -> None:
+            if task not in tasks:
+                tasks[task] = prog.add_task(task, total=total or None)
+            prog.update(tasks[task], completed=done, total=total or None)
+
+        yield update
+
+
+@app.command("list")
+@one_line_errors
+def list_cmd(as_json: JsonOpt = False) -> None:
+    """List the challenges."""
+    found = challenges.discover()
+    rows: list[dict[str, Any]] = [
+        {
+            "id": c.id,
+            "title": c.spec.title,
+            "modality": c.spec.modality,
+            "task_type": c.spec.task_type,
+            "prepared": data.is_prepared(c, paths.data_dir(c.id, False)),
+            "prepared_synthetic": data.is_prepared(c, paths.data_dir(c.id, True)),
+        }
+        for c in found.values()
+    ]
+    if as_json:
+        emit_json(rows)
+        return
+    t = Table("id", "title", "task", "prepared", "synthetic")
+    for r in rows:
+        t.add_row(
+            r["id"],
+            r["title"],
+            r["task_type"],
+            "yes" if r["prepared"] else "-",
+            "yes" if r["prepared_synthetic"] else "-",
+        )
+    out.print(t)
+
+
+@app.command()
+@one_line_errors
+def info(challenge_id: str, as_json: JsonOpt = False) -> None:
+    """Show a challenge's spec, budgets, metrics and leaderboard."""
+    c = challenges.get(challenge_id)
+    if as_json:
+        emit_json(
+            {
+                "spec": c.spec.model_dump(mode="json"),
+                "folder": str(c.folder),
+                "leaderboard": c.leaderboard.to_dict("records"),
+            }
+        )
+        return
+    s = c.spec
+    out.print(
+        f"[bold]{s.title}[/] ({s.id})\n{s.source.competition} — {s.source.url} — licence {s.source.licence}"
+    )
+    out.print(f"modality: {s.modality}; task: {s.task_type}; layout v{s.layout_version}")
+    b = s.budgets
+    out.print(
+        f"budget: {b.wall_time_s} s, {b.cpus} CPU, {b.memory_gb} GB, {b.gpus} GPU (synthetic: {s.synthetic_budgets.wall_time_s} s)"
+    )
+    t = Table("metric", "direction", "aggregation")
+    for m in s.metrics:
+        t.add_row(m.name, m.direction, m.aggregation)
+    out.print(t)
+    out.print(
+        f"leaderboard: {len(c.leaderboard)} human entries; best mean position {c.leaderboard['mean_position'].min()}"
+    )
+
+
+@app.command()
+@one_line_errors
+def prepare(
+    challenge_id: str,
+    synthetic: SyntheticOpt = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Prepare again even if the manifest matches.")
+    ] = False,
+    verify: Annotated[
+        bool, typer.Option("--verify", help="Re-hash prepared files against the manifest.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Download (or generate with --synthetic) and prepare a challenge's public/private data."""
+    c = challenges.get(challenge_id)
+    with progress_bar(not as_json, download=not synthetic) as prog:
+        root = data.prepare(c, synthetic=synthetic, force=force, progress=prog)
+    problems = data.verify(root) if verify else []
+    m = data.read_manifest(root)
+    assert m is not None
+    summary = {
+        "challenge": c.id,
+        "data_dir": str(root),
+        "synthetic": synthetic,
+        "n_train": m.n_train,
+        "n_test": m.n_test,
+        "problems": problems,
+    }
+    if as_json:
+        emit_json(summary)
+    else:
+        out.print(
+            f"prepared {c.id}{'@synthetic' if synthetic else ''}: {m.n_train} train / {m.n_test} test cases in {root}"
+        )
+        for p in problems:
+            out.print(f"[red]{p}[/]")
+    if problems:
+        raise typer.Exit(1)
+
+
+def _print_report(report: grading.GradeReport, rank: ranking.RankResult | None) -> None:
+    if not report.valid:
+        out.print(f"[bold red]invalid:[/] {report.reason}", highlight=False)
+        return
+    t = Table("metric", "value", "position")
+    for k, v in report.metrics.items():
+        t.add_row(k, f"{v:.4f}", str(rank.positions.get(k, "-")) if rank else "-")
+    out.print(t)
+    if rank:
+        out.print(
+            f"mean position {rank.mean_position:.2f} of {rank.n_entries + 1}; percentile {rank.percentile:.3f}; "
+            f"rank {rank.rank}; medal {rank.medal or '-'}; beats median: {'yes' if rank.above_median else 'no'}"
+        )
+
+
+@app.command()
+@one_line_errors
+def grade(
+    challenge_id: str,
+    submission_dir: Path,
+    synthetic: SyntheticOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Grade a submission folder against the private test answers and rank it."""
+    c = challenges.get(challenge_id)
+    root = data.require_prepared(c, synthetic)
+    with progress_bar(not as_json) as prog:
+        report, rank = runs.grade_and_rank(c, submission_dir, root, lambda d, n: prog("grading", d, n))
+    if as_json:
+        emit_json({**report.model_dump(), "ranking": rank.model_dump() if rank else None})
+    else:
+        _print_report(report, rank)
+    if not report.valid:
+        raise typer.Exit(1)
+
+
+@app.command()
+@one_line_errors
+def validate(
+    challenge_id: str,
+    submission_dir: Path,
+    synthetic: SyntheticOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Check a submission's format using public files only (never scores it)."""
+    c = challenges.get(challenge_id)
+    root = data.require_prepared(c, synthetic)
+    report = grading.validate(c, submission_dir, root / "public")
+    if as_json:
+        emit_json({"valid": report.valid, "reason": report.reason, "n_cases": report.n_cases})
+    elif report.valid:
+        out.print(f"[green]valid[/]: {report.n_cases} cases")
+    else:
+        out.print(f"[bold red]invalid:[/] {report.reason}", highlight=False)
+    if not report.valid:
+        raise typer.Exit(1)
+
+
+def _print_result(r: Result, run_dir: Path) -> None:
+    t = Table(title=f"{r.agent} on {r.challenge}{' (synthetic)' if r.synthetic else ''}")
+    t.add_column("field")
+    t.add_column("value")
+    t.add_row("state", r.state.value)
+    t.add_row("valid", "yes" if r.valid else f"no: {r.reason}")
+    for k, v in r.metrics.items():
+        t.add_row(k, f"{v:.4f}  (position {r.positions.get(k, '-')})")
+    if r.score is not None:
+        t.add_row("mean position", f"{r.score:.2f} among {r.n_leaderboard} human entries + this run")
+        t.add_row("percentile", f"{r.percentile:.3f}")
+        t.add_row("medal / beats median", f"{r.medal or '-'} / {'yes' if r.beats_median else 'no'}")
+    t.add_row("agent time", f"{r.agent_time_s:.1f} s (isolation: {r.isolation})")
+    out.print(t)
+    out.print(f"run directory: {run_dir}")
+
+
+@app.command()
+@one_line_errors
+def run(
+    agent: Annotated[str, typer.Option("--agent", "-a", help="Agent name (see `rexmle agents list`).")],
+    challenge: Annotated[str, typer.Option("--challenge", "-c", help="Challenge id (see `rexmle list`).")],
+    synthetic: SyntheticOpt = False,
+    model: Annotated[str | None, typer.Option(help="LLM model alias for LLM agents.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed passed to the agent (part of the run id).")] = 0,
+    runtime: Annotated[str, typer.Option(help="Where the agent runs: local.")] = "local",
+    time_limit: Annotated[
+        int | None, typer.Option("--time-limit", help="Override the wall-clock budget (s).")
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Run again even if this spec already has a result.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run one agent on one challenge, grade and rank the submission."""
+    spec = runs.make_spec(
+        challenge,
+        agent,
+        model=model,
+        seed=seed,
+        runtime=runtime,
+        synthetic=synthetic,
+        time_limit_s=time_limit,
+    )
+    note = (lambda _m: None) if as_json else (lambda m: err.print(f"[dim]· {m}[/]", highlight=False))
+    with progress_bar(not as_json) as prog:
+        result = runs.execute(
+            spec, force=force, notify=note, grade_progress=lambda d, n: prog("grading", d, n)
+        )
+    rd = runs.run_dir(spec)
+    if as_json:
+        emit_json({**result.model_dump(mode="json"), "run_dir": str(rd)})
+    else:
+        _print_result(result, rd)
+
+
+@agents_app.command("list")
+@one_line_errors
+def agents_list(as_json: JsonOpt = False) -> None:
+    """List the agents and whether their environment is installed."""
+    rows: list[dict[str, Any]] = [
+        {
+            "name": a.name,
+            "kind": a.spec.kind,
+            "uses_llm": a.spec.uses_llm,
+            "installed": a.is_installed(),
+            "description": a.spec.description.strip(),
+        }
+        for a in agents.discover().values()
+    ]
+    if as_json:
+        emit_json(rows)
+        return
+    t = Table("name", "kind", "LLM", "installed", "description")
+    for r in rows:
+        t.add_row(
+            r["name"],
+            r["kind"],
+            "yes" if r["uses_llm"] else "no",
+            "yes" if r["installed"] else "-",
+            r["description"],
+        )
+    out.print(t)
+
+
+@agents_app.command("install")
+@one_line_errors
+def agents_install(name: str, force: Annotated[bool, typer.Option("--force")] = False) -> None:
+    """Create or refresh an agent's own environment under $REXMLE_HOME/agents/NAME."""
+    a = agents.get(name)
+    log = paths.agents_dir() / f"{name}.install.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    python = a.install(log=log, force=force)
+    out.print(f"{name}: {python} (log {log})")
+
+
+if __name__ == "__main__":
+    app()

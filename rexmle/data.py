@@ -1,0 +1,299 @@
+"""Download (pooch, sha256, resume, mirrors), preparation orchestration and the prepared manifest.
+
+Layout under ``$REXMLE_HOME/data/<id>[@synthetic]/``:
+``raw/`` (downloads, or the synthetic archive), ``public/`` (what the agent sees),
+``private/`` (test answers; never handed to an agent), ``manifest.json`` (layout version,
+source checksums, sha256 of every prepared file). ``public/`` and ``private/`` are built in
+temporary folders and renamed into place, and the manifest is written last, so a killed
+prepare never leaves a half-prepared dataset that looks complete.
+
+The challenge's ``prepare.py`` provides ``prepare(raw_dir, public_dir, private_dir, spec,
+progress)``; ``synthetic.py`` provides ``generate(raw_dir, spec, seed)``, which writes raw
+files with the real download's names and archive form so that the same prepare code runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pooch
+import requests
+from pydantic import BaseModel, ConfigDict
+
+from rexmle import __version__, paths
+from rexmle.challenge import Challenge, DataFile
+from rexmle.errors import DataError
+
+ProgressFn = Callable[[str, int, int], None]  # (task, done, total)
+CHUNK = 1 << 20
+
+
+class Manifest(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    challenge: str
+    layout_version: int
+    synthetic: bool
+    rexmle_version: str
+    sources: dict[str, str]  # raw file name -> sha256
+    public: dict[str, str]  # relative path -> sha256
+    private: dict[str, str]
+    n_train: int
+    n_test: int
+    prepared_at: float
+
+
+# --- splitting -----------------------------------------------------------------------------
+
+
+def train_test_split_ids(ids: Iterable[str], test_fraction: float, seed: int) -> tuple[list[str], list[str]]:
+    """Split case ids exactly as the ReX-MLE reference does.
+
+    The reference sorts the ids and calls scikit-learn's ``train_test_split(test_size=f,
+    random_state=seed, shuffle=True)``: n_test = ceil(f * n), a permutation from
+    ``numpy.random.RandomState(seed)``, the first n_test permuted indices are the test set.
+    We reproduce that arithmetic (cross-checked against scikit-learn in the tests) so the
+    split equals the paper's without depending on scikit-learn. Both lists come back sorted.
+    """
+    ordered = sorted(set(ids))
+    n = len(ordered)
+    if n < 2:
+        raise DataError(f"need at least 2 cases to split, found {n}")
+    n_test = math.ceil(test_fraction * n)
+    perm = np.random.RandomState(seed).permutation(n)
+    test = sorted(ordered[i] for i in perm[:n_test])
+    train = sorted(ordered[i] for i in perm[n_test:])
+    return train, test
+
+
+# --- hashing and atomic writes ----------------------------------------------------------
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with tmp.open("w") as f:
+        json.dump(obj, f, indent=2, sort_keys=True, default=str)
+        f.write("\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def hash_tree(root: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(root)): sha256_file(p)
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and not p.is_symlink()
+    }
+
+
+# --- downloading ------------------------------------------------------------------------
+
+
+class ResumableDownloader:
+    """A pooch downloader that resumes an interrupted download with an HTTP Range request.
+
+    The partial file is kept as ``<name>.part`` beside the target; a server that ignores
+    Range (status 200) restarts from zero. Progress goes to ``progress(name, done, total)``.
+    """
+
+    def __init__(self, progress: ProgressFn | None = None, timeout: float = 60.0) -> None:
+        self.progress = progress
+        self.timeout = timeout
+
+    def __call__(
+        self, url: str, output_file: str | Any, pooch_obj: Any, check_only: bool = False
+    ) -> bool | None:
+        if check_only:
+            try:
+                return requests.head(url, timeout=self.timeout, allow_redirects=True).status_code == 200
+            except requests.RequestException:
+                return False
+        out = Path(str(output_file))
+        part = out.with_name(out.name + ".part")
+        have = part.stat().st_size if part.exists() else 0
+        headers = {"Range": f"bytes={have}-"} if have else {}
+        with requests.get(url, headers=headers, stream=True, timeout=self.timeout) as r:
+            if r.status_code == 416:  # already complete
+                pass
+            else:
+                r.raise_for_status()
+                if r.status_code == 200:
+                    have = 0  # no range support: start over
+                mode = "ab" if r.status_code == 206 else "wb"
+                length = r.headers.get("Content-Length")
+                total = have + int(length) if length is not None else 0
+                done = have
+                with part.open(mode) as f:
+                    for chunk in r.iter_content(CHUNK):
+                        f.write(chunk)
+                        done += len(chunk)
+                        if self.progress:
+                            self.progress(out.name, done, total)
+        os.replace(part, out)
+        return None
+
+
+def _recorded_hashes(raw_dir: Path) -> dict[str, str]:
+    path = raw_dir / "downloads.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def fetch(files: list[DataFile], raw_dir: Path, progress: ProgressFn | None = None) -> dict[str, str]:
+    """Download every raw file (trying mirrors in order) and verify its checksum.
+
+    A pinned sha256 is verified by pooch. An unknown one is recorded on first download in
+    ``raw/downloads.json`` (trust on first use) and verified on every later call.
+    Returns name -> sha256.
+    """
+    raw_dir.mkdir(parents=True, exist_ok=True)
+    recorded = _recorded_hashes(raw_dir)
+    result: dict[str, str] = {}
+    for df in files:
+        known = df.sha256 or recorded.get(df.name)
+        target = raw_dir / df.name
+        errors: list[str] = []
+        for url in df.urls:
+            try:
+                pooch.retrieve(
+                    str(url),
+                    known_hash=f"sha256:{known}" if known else None,
+                    fname=df.name,
+                    path=raw_dir,
+                    downloader=ResumableDownloader(progress),
+                    progressbar=False,
+                )
+                break
+            except ValueError as exc:  # pooch: hash mismatch
+                target.unlink(missing_ok=True)
+                raise DataError(
+                    f"{df.name}: checksum mismatch ({' '.join(str(exc).split())[:160]}); the file was removed, run prepare again"
+                ) from None
+            except (requests.RequestException, OSError) as exc:
+                errors.append(f"{url}: {type(exc).__name__}")
+        else:
+            raise DataError(
+                f"{df.name}: download failed from every mirror ({'; '.join(errors)}); check the network and retry"
+            )
+        digest = sha256_file(target)
+        if known and digest != known:
+            raise DataError(f"{df.name}: sha256 {digest} differs from the expected {known}")
+        if df.md5:
+            md5 = hashlib.md5(target.read_bytes(), usedforsecurity=False).hexdigest()
+            if md5 != df.md5:
+                raise DataError(f"{df.name}: md5 {md5} differs from the record's {df.md5}")
+        result[df.name] = digest
+    if any(recorded.get(k) != v for k, v in result.items()):
+        write_json_atomic(raw_dir / "downloads.json", {**recorded, **result})
+    return result
+
+
+# --- prepare orchestration ----------------------------------------------------------------
+
+
+def read_manifest(data_root: Path) -> Manifest | None:
+    path = data_root / "manifest.json"
+    if not path.is_file():
+        return None
+    try:
+        return Manifest.model_validate_json(path.read_text())
+    except ValueError:
+        return None
+
+
+def is_prepared(challenge: Challenge, data_root: Path) -> bool:
+    m = read_manifest(data_root)
+    if m is None or m.layout_version != challenge.spec.layout_version:
+        return False
+    return all((data_root / "public" / p).is_file() for p in m.public) and all(
+        (data_root / "private" / p).is_file() for p in m.private
+    )
+
+
+def verify(data_root: Path) -> list[str]:
+    """Re-hash every prepared file against the manifest; returns the list of problems."""
+    m = read_manifest(data_root)
+    if m is None:
+        return ["no manifest.json"]
+    problems = []
+    for part, files in (("public", m.public), ("private", m.private)):
+        for rel, digest in files.items():
+            p = data_root / part / rel
+            if not p.is_file():
+                problems.append(f"{part}/{rel} is missing")
+            elif sha256_file(p) != digest:
+                problems.append(f"{part}/{rel} changed")
+    return problems
+
+
+def prepare(
+    challenge: Challenge,
+    synthetic: bool = False,
+    home: Path | None = None,
+    force: bool = False,
+    progress: ProgressFn | None = None,
+) -> Path:
+    """Make ``data/<id>[@synthetic]`` ready; idempotent (skips when the manifest matches)."""
+    root = paths.data_dir(challenge.id, synthetic, home)
+    if not force and is_prepared(challenge, root):
+        return root
+    raw = root / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    if synthetic:
+        challenge.module("synthetic").generate(raw, challenge.spec, seed=0)
+        sources = {df.name: sha256_file(raw / df.name) for df in challenge.spec.data}
+    else:
+        sources = fetch(list(challenge.spec.data), raw, progress)
+    tmp_public, tmp_private = root / ".public.tmp", root / ".private.tmp"
+    for d in (tmp_public, tmp_private):
+        shutil.rmtree(d, ignore_errors=True)
+        d.mkdir(parents=True)
+    counts = challenge.module("prepare").prepare(raw, tmp_public, tmp_private, challenge.spec, progress)
+    shutil.copyfile(challenge.description_path, tmp_public / "description.md")
+    (root / "manifest.json").unlink(missing_ok=True)
+    for name, tmp in (("public", tmp_public), ("private", tmp_private)):
+        final = root / name
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    manifest = Manifest(
+        challenge=challenge.id,
+        layout_version=challenge.spec.layout_version,
+        synthetic=synthetic,
+        rexmle_version=__version__,
+        sources=sources,
+        public=hash_tree(root / "public"),
+        private=hash_tree(root / "private"),
+        n_train=int(counts["train"]),
+        n_test=int(counts["test"]),
+        prepared_at=time.time(),
+    )
+    write_json_atomic(root / "manifest.json", manifest.model_dump())
+    return root
+
+
+def require_prepared(challenge: Challenge, synthetic: bool, home: Path | None = None) -> Path:
+    root = paths.data_dir(challenge.id, synthetic, home)
+    if not is_prepared(challenge, root):
+        flag = " --synthetic" if synthetic else ""
+        raise DataError(
+            f"{challenge.id}{'@synthetic' if synthetic else ''} is not prepared; run `rexmle prepare {challenge.id}{flag}`"
+        )
+    return root
