@@ -34,6 +34,7 @@ from rexmle.challenge import Challenge, DataFile
 from rexmle.errors import DataError
 
 ProgressFn = Callable[[str, int, int], None]  # (task, done, total)
+pooch.get_logger().setLevel("WARNING")  # we report progress ourselves
 CHUNK = 1 << 20
 
 
@@ -110,11 +111,14 @@ def hash_tree(root: Path) -> dict[str, str]:
 class ResumableDownloader:
     """A pooch downloader that resumes an interrupted download with an HTTP Range request.
 
-    The partial file is kept as ``<name>.part`` beside the target; a server that ignores
-    Range (status 200) restarts from zero. Progress goes to ``progress(name, done, total)``.
+    pooch downloads into a temporary name and deletes it on failure, so the partial bytes
+    live in ``part`` (``raw/<name>.part``, stable across attempts) and are moved onto pooch's
+    target only when complete. A server that ignores Range (status 200) restarts from zero.
+    Progress goes to ``progress(name, done, total)``.
     """
 
-    def __init__(self, progress: ProgressFn | None = None, timeout: float = 60.0) -> None:
+    def __init__(self, part: Path, progress: ProgressFn | None = None, timeout: float = 60.0) -> None:
+        self.part = part
         self.progress = progress
         self.timeout = timeout
 
@@ -127,7 +131,8 @@ class ResumableDownloader:
             except requests.RequestException:
                 return False
         out = Path(str(output_file))
-        part = out.with_name(out.name + ".part")
+        part = self.part
+        name = part.name.removesuffix(".part")
         have = part.stat().st_size if part.exists() else 0
         headers = {"Range": f"bytes={have}-"} if have else {}
         with requests.get(url, headers=headers, stream=True, timeout=self.timeout) as r:
@@ -142,11 +147,11 @@ class ResumableDownloader:
                 total = have + int(length) if length is not None else 0
                 done = have
                 with part.open(mode) as f:
-                    for chunk in r.iter_content(CHUNK):
+                    for chunk in r.iter_content(1 << 16):
                         f.write(chunk)
                         done += len(chunk)
                         if self.progress:
-                            self.progress(out.name, done, total)
+                            self.progress(name, done, total)
         os.replace(part, out)
         return None
 
@@ -177,7 +182,7 @@ def fetch(files: list[DataFile], raw_dir: Path, progress: ProgressFn | None = No
                     known_hash=f"sha256:{known}" if known else None,
                     fname=df.name,
                     path=raw_dir,
-                    downloader=ResumableDownloader(progress),
+                    downloader=ResumableDownloader(raw_dir / f"{df.name}.part", progress),
                     progressbar=False,
                 )
                 break

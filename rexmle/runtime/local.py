@@ -28,7 +28,7 @@ from typing import Any
 from rexmle.runtime.base import ExitStatus, SandboxSpec, register
 
 PASS_THROUGH = ("LANG", "LC_ALL", "TZ", "TERM", "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS")
-GRACE_S = float(os.environ.get("REXMLE_STOP_GRACE_S", "10"))
+DEFAULT_GRACE_S = 10.0
 
 
 @dataclass
@@ -145,7 +145,7 @@ class LocalRuntime:
         """SIGTERM the whole process group, then SIGKILL after the grace period."""
         self._kill_group(handle, signal.SIGTERM)
         with contextlib.suppress(subprocess.TimeoutExpired):
-            handle.proc.wait(timeout=GRACE_S)
+            handle.proc.wait(timeout=float(os.environ.get("REXMLE_STOP_GRACE_S", DEFAULT_GRACE_S)))
         self._kill_group(handle, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             handle.proc.wait(timeout=10)

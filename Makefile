@@ -1,0 +1,36 @@
+# ReX-MLE developer entry points. Everything runs from the repo's own .venv.
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+export REXMLE_HOME ?= $(HOME)/.rexmle
+
+.PHONY: install demo test lint typecheck bench clean
+
+$(BIN)/rexmle: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip setuptools wheel
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $@
+
+install: $(BIN)/rexmle
+
+# The main job on the embedded default: synthetic ISLES'22, the no-LLM baseline, local runtime.
+demo: install
+	$(BIN)/rexmle prepare isles22 --synthetic
+	$(BIN)/rexmle run --agent baseline --challenge isles22 --synthetic
+
+test: install
+	$(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+
+typecheck: install
+	$(BIN)/mypy rexmle graders challenges agents
+
+bench: install
+	$(BIN)/python bench/grading_bench.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,70 @@
+"""The local runtime hands the agent nothing that leads to private data or provider keys."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from rexmle import run as runs
+from rexmle.store import RunDir
+
+
+@pytest.fixture
+def probe(home: Path, prepared: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[dict, Path]:  # type: ignore[type-arg]
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-secret-should-not-leak")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-secret")
+    monkeypatch.setenv("SOME_PROVIDER_TOKEN", "tok-secret")
+    spec = runs.make_spec("isles22", "probe", synthetic=True)
+    result = runs.execute(spec, force=True)
+    assert result.valid
+    report = json.loads((RunDir(runs.run_dir(spec)).sandbox / "logs" / "probe.json").read_text())
+    return report, prepared
+
+
+def test_environment_is_an_allow_list(probe: tuple[dict, Path]) -> None:  # type: ignore[type-arg]
+    report, _ = probe
+    env = report["env"]
+    blob = json.dumps(env)
+    assert "secret" not in blob
+    assert not any(k.endswith(("_API_KEY", "_TOKEN")) for k in env)
+    assert "REXMLE_HOME" not in env
+    assert set(report["handed"]) >= {
+        "REXMLE_DATA_DIR",
+        "REXMLE_SUBMISSION_DIR",
+        "REXMLE_CODE_DIR",
+        "REXMLE_LOGS_DIR",
+    }
+
+
+def test_no_handed_path_reaches_private_data(probe: tuple[dict, Path]) -> None:  # type: ignore[type-arg]
+    report, prepared = probe
+    private = prepared / "private"
+    private_inodes = {p.stat().st_ino for p in private.rglob("*") if p.is_file()}
+    assert private_inodes
+    for value in report["env"].values():
+        assert str(private) not in value and "/private" not in value
+        assert str(prepared) not in value  # not even the data root whose sibling is private/
+    for f in report["files"]:
+        assert not f["real"].startswith(str(private))
+        assert f["ino"] not in private_inodes
+    handed = [Path(v) for k, v in report["handed"].items() if k.endswith("_DIR")]
+    for d in handed:
+        assert not (d / ".." / "private").exists()
+
+
+def test_data_is_a_read_only_copy_of_public(probe: tuple[dict, Path]) -> None:  # type: ignore[type-arg]
+    report, prepared = probe
+    data_files = [f for f in report["files"] if "/sandbox/data/" in f["path"]]
+    public = {p.relative_to(prepared / "public") for p in (prepared / "public").rglob("*") if p.is_file()}
+    seen = {Path(f["path"].split("/sandbox/data/", 1)[1]) for f in data_files}
+    assert seen == public
+    assert int(report["data_dir_mode"], 8) & 0o222 == 0
+
+
+def test_cpu_budget_is_applied(probe: tuple[dict, Path]) -> None:  # type: ignore[type-arg]
+    report, _ = probe
+    assert report["env"]["OMP_NUM_THREADS"] == "2" and report["env"]["CUDA_VISIBLE_DEVICES"] == ""
+    assert os.cpu_count()

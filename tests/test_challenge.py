@@ -1,0 +1,76 @@
+"""Challenge registry: discovery, search path, and one-line errors for malformed yaml."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from rexmle import challenge
+from rexmle.errors import ConfigError, NotFoundError
+
+ISLES = Path(challenge.get("isles22").folder)
+
+
+def test_builtin_discovery() -> None:
+    found = challenge.discover()
+    assert "isles22" in found
+    spec = found["isles22"].spec
+    assert spec.directions == {
+        "dice": "higher_better",
+        "lesion_f1": "higher_better",
+        "lesion_count_diff": "lower_better",
+        "abs_volume_diff": "lower_better",
+    }
+    assert str(spec.data[0].urls[0]).startswith("https://zenodo.org/records/7960856/")
+
+
+def test_leaderboard_matches_reference_facts() -> None:
+    board = challenge.get("isles22").leaderboard
+    assert len(board) == 10
+    assert board.iloc[0]["dice"] == 0.7852 and board.iloc[0]["mean_position"] == 3.5
+
+
+def test_unknown_challenge_is_one_line() -> None:
+    with pytest.raises(NotFoundError) as e:
+        challenge.get("nope")
+    assert "\n" not in str(e.value) and "isles22" in str(e.value)
+
+
+def _copy_isles(tmp: Path, new_id: str) -> Path:
+    dst = tmp / new_id
+    shutil.copytree(ISLES, dst, ignore=shutil.ignore_patterns("__pycache__"))
+    y = dst / "challenge.yaml"
+    y.write_text(y.read_text().replace("id: isles22", f"id: {new_id}"))
+    return dst
+
+
+def test_search_path_adds_user_challenges(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _copy_isles(tmp_path, "my-copy")
+    monkeypatch.setenv("REXMLE_CHALLENGES_PATH", str(tmp_path))
+    assert challenge.get("my-copy").folder == tmp_path / "my-copy"
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda t: t.replace("layout_version: 1", "layout_version: zero"), "layout_version"),
+        (lambda t: t.replace("direction: higher_better", "direction: up", 1), "metrics.0.direction"),
+        (lambda t: t.replace("wall_time_s: 43200", "wall_time_s: -1"), "budgets.wall_time_s"),
+        (lambda t: t + "\nunexpected_key: 1\n", "unexpected_key"),
+        (lambda t: t.replace("title:", "title: [unclosed"), "not valid YAML"),
+        (lambda t: "just a string\n", "mapping"),
+        (lambda t: t.replace("id: bad", "id: other"), "differs from its folder"),
+    ],
+)
+def test_malformed_yaml_is_refused_with_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, edit, message
+) -> None:  # type: ignore[no-untyped-def]
+    folder = _copy_isles(tmp_path, "bad")
+    y = folder / "challenge.yaml"
+    y.write_text(edit(y.read_text()))
+    monkeypatch.setenv("REXMLE_CHALLENGES_PATH", str(tmp_path))
+    with pytest.raises(ConfigError) as e:
+        challenge.discover()
+    assert message in str(e.value)
+    assert "\n" not in str(e.value)
+    assert str(y) in str(e.value)

@@ -1,0 +1,63 @@
+"""The CLI: --json output, exit codes, one-line errors (run as a real subprocess)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+
+def rexmle(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "rexmle.cli", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "200", **(env or {})},
+        timeout=300,
+    )
+
+
+def test_list_and_info_json() -> None:
+    listed = json.loads(rexmle("list", "--json").stdout)
+    assert [c["id"] for c in listed] == ["isles22"]
+    info = json.loads(rexmle("info", "isles22", "--json").stdout)
+    assert info["spec"]["id"] == "isles22" and len(info["leaderboard"]) == 10
+
+
+def test_unknown_challenge_is_one_line_exit_2() -> None:
+    r = rexmle("info", "nope")
+    assert r.returncode == 2
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "unknown challenge 'nope'" in lines[0]
+    assert "Traceback" not in r.stderr
+
+
+def test_grade_before_prepare_says_what_to_do(tmp_path: Path) -> None:
+    r = rexmle("grade", "isles22", str(tmp_path), env={"REXMLE_HOME": str(tmp_path)})
+    assert r.returncode == 2 and "run `rexmle prepare isles22`" in r.stderr
+
+
+def test_prepare_run_grade_validate(home: Path, prepared: Path, tmp_path: Path) -> None:
+    p = json.loads(rexmle("prepare", "isles22", "--synthetic", "--json", "--verify").stdout)
+    assert p["n_test"] == 5 and p["problems"] == []
+    run = rexmle("run", "--agent", "dummy", "--challenge", "isles22", "--synthetic", "--json")
+    assert run.returncode == 0, run.stderr
+    result = json.loads(run.stdout)
+    assert result["valid"] and result["state"] == "done" and result["synthetic"] is True
+    assert {"metrics", "score", "percentile", "rank", "beats_median", "run_dir"} <= set(result)
+    sub = Path(result["run_dir"]) / "submission"
+    g = json.loads(rexmle("grade", "isles22", str(sub), "--synthetic", "--json").stdout)
+    assert g["valid"] and g["metrics"] == result["metrics"]
+    assert g["ranking"]["mean_position"] == result["score"]
+    v = rexmle("validate", "isles22", str(sub), "--synthetic", "--json")
+    assert v.returncode == 0 and json.loads(v.stdout) == {"valid": True, "reason": None, "n_cases": 5}
+    bad = tmp_path / "bad"
+    shutil.copytree(sub, bad)
+    (bad / "submission.csv").write_text("case_id\nx\n")
+    v = rexmle("validate", "isles22", str(bad), "--synthetic")
+    assert v.returncode == 1 and "invalid" in v.stdout and "lacks column(s) predicted_mask_path" in v.stdout
+    g = rexmle("grade", "isles22", str(bad), "--synthetic", "--json")
+    assert g.returncode == 1 and json.loads(g.stdout)["valid"] is False

@@ -1,0 +1,174 @@
+"""Splits, downloads (real HTTP on 127.0.0.1 with Range/resume and checksums), prepare."""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from rexmle import challenge, data
+from rexmle.challenge import DataFile
+from rexmle.errors import DataError
+
+
+@pytest.mark.parametrize("n", [2, 5, 24, 250])
+def test_split_matches_scikit_learn(n: int) -> None:
+    sklearn = pytest.importorskip("sklearn.model_selection")
+    ids = [f"case{i:04d}" for i in range(n)]
+    train, test = data.train_test_split_ids(reversed(ids), 0.2, 42)
+    ref_train, ref_test = sklearn.train_test_split(sorted(ids), test_size=0.2, random_state=42, shuffle=True)
+    assert test == sorted(ref_test) and train == sorted(ref_train)
+
+
+def test_split_is_disjoint_and_sized() -> None:
+    train, test = data.train_test_split_ids([f"c{i}" for i in range(250)], 0.2, 42)
+    assert len(test) == 50 and len(train) == 200 and not set(train) & set(test)
+
+
+# --- a real HTTP server on loopback that supports Range requests -----------------------
+
+PAYLOAD = bytes(range(256)) * 4096  # 1 MiB
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    served: list[str] = []  # noqa: RUF012
+    cut_first: list[bool] = [False]  # noqa: RUF012
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def do_HEAD(self) -> None:
+        self.send_response(200)
+        self.end_headers()
+
+    def do_GET(self) -> None:
+        if self.path.startswith("/missing"):
+            self.send_error(404)
+            return
+        rng = self.headers.get("Range")
+        _Handler.served.append(rng or "full")
+        start = int(rng.split("=")[1].split("-")[0]) if rng else 0
+        body = PAYLOAD[start:]
+        self.send_response(206 if rng else 200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if _Handler.cut_first[0]:
+            _Handler.cut_first[0] = False
+            self.wfile.write(body[: len(body) // 3])
+            self.wfile.flush()
+            self.connection.shutdown(2)
+            return
+        self.wfile.write(body)
+
+
+@pytest.fixture
+def server() -> Iterator[str]:
+    _Handler.served = []
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    t = threading.Thread(target=httpd.serve_forever, daemon=True)
+    t.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+SHA = hashlib.sha256(PAYLOAD).hexdigest()
+
+
+def test_fetch_pinned_checksum_and_mirror_fallback(server: str, tmp_path: Path) -> None:
+    df = DataFile(name="a.bin", urls=[f"{server}/missing/a.bin", f"{server}/a.bin"], sha256=SHA)
+    assert data.fetch([df], tmp_path) == {"a.bin": SHA}
+    assert (tmp_path / "a.bin").read_bytes() == PAYLOAD
+
+
+def test_fetch_records_unknown_checksum_then_verifies(server: str, tmp_path: Path) -> None:
+    df = DataFile(name="b.bin", urls=[f"{server}/b.bin"])
+    data.fetch([df], tmp_path)
+    assert json.loads((tmp_path / "downloads.json").read_text()) == {"b.bin": SHA}
+    (tmp_path / "b.bin").write_bytes(b"tampered")  # a corrupted local copy is fetched again
+    n_before = len(_Handler.served)
+    data.fetch([df], tmp_path)
+    assert (tmp_path / "b.bin").read_bytes() == PAYLOAD and len(_Handler.served) == n_before + 1
+
+
+def test_fetch_wrong_pinned_checksum(server: str, tmp_path: Path) -> None:
+    df = DataFile(name="c.bin", urls=[f"{server}/c.bin"], sha256="0" * 64)
+    with pytest.raises(DataError, match="checksum mismatch"):
+        data.fetch([df], tmp_path)
+
+
+def test_fetch_resumes_an_interrupted_download(server: str, tmp_path: Path) -> None:
+    df = DataFile(name="d.bin", urls=[f"{server}/d.bin"], sha256=SHA)
+    _Handler.cut_first[0] = True
+    with pytest.raises(DataError):
+        data.fetch([df], tmp_path)
+    part = tmp_path / "d.bin.part"
+    assert 0 < part.stat().st_size < len(PAYLOAD)
+    data.fetch([df], tmp_path)
+    assert (tmp_path / "d.bin").read_bytes() == PAYLOAD
+    assert _Handler.served[-1].startswith("bytes=") and _Handler.served[-1] != "bytes=0-"
+
+
+def test_fetch_all_mirrors_down(server: str, tmp_path: Path) -> None:
+    df = DataFile(name="e.bin", urls=[f"{server}/missing/e.bin"])
+    with pytest.raises(DataError, match="every mirror"):
+        data.fetch([df], tmp_path)
+
+
+# --- prepare ------------------------------------------------------------------------------
+
+
+def test_prepare_layout_and_manifest(prepared: Path) -> None:
+    m = data.read_manifest(prepared)
+    assert m is not None and m.synthetic and m.n_train == 19 and m.n_test == 5
+    pub = prepared / "public"
+    assert (pub / "description.md").is_file()
+    assert len(list((pub / "train").glob("*_msk.nii.gz"))) == 19
+    assert len(list((pub / "test").glob("*_dwi.nii.gz"))) == 5
+    assert not list((pub / "test").glob("*_msk*"))
+    assert len(list((prepared / "private" / "test").glob("*_msk.nii.gz"))) == 5
+    assert data.verify(prepared) == []
+    assert set(m.sources) == {"ISLES-2022.zip"}
+
+
+def test_prepare_is_deterministic(prepared: Path, tmp_path: Path) -> None:
+    isles = challenge.get("isles22")
+    other = data.prepare(isles, synthetic=True, home=tmp_path)
+    a, b = data.read_manifest(prepared), data.read_manifest(other)
+    assert a is not None and b is not None
+    assert a.public == b.public and a.private == b.private and a.sources == b.sources
+
+
+def test_prepare_is_idempotent_and_repairs(tmp_path: Path) -> None:
+    isles = challenge.get("isles22")
+    root = data.prepare(isles, synthetic=True, home=tmp_path)
+    stamp = (root / "manifest.json").stat().st_mtime_ns
+    data.prepare(isles, synthetic=True, home=tmp_path)
+    assert (root / "manifest.json").stat().st_mtime_ns == stamp  # skipped
+    victim = next((root / "private" / "test").glob("*.nii.gz"))
+    victim.unlink()
+    assert not data.is_prepared(isles, root)
+    data.prepare(isles, synthetic=True, home=tmp_path)
+    assert victim.is_file() and data.verify(root) == []
+
+
+def test_interrupted_prepare_is_not_taken_for_prepared(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    isles = challenge.get("isles22")
+    mod = isles.module("prepare")
+
+    def boom(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(mod, "prepare", boom)
+    with pytest.raises(KeyboardInterrupt):
+        data.prepare(isles, synthetic=True, home=tmp_path)
+    root = tmp_path / "data" / "isles22@synthetic"
+    assert not data.is_prepared(isles, root) and not (root / "public").exists()
+    with pytest.raises(DataError, match="not prepared"):
+        data.require_prepared(isles, True, home=tmp_path)

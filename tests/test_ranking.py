@@ -1,0 +1,79 @@
+"""Ranking against the human leaderboard, hand-computed (challenges.md §0.3-0.4)."""
+
+import pandas as pd
+import pytest
+
+from rexmle.ranking import leaderboard_metrics, rank_against
+
+
+def lb() -> pd.DataFrame:
+    # three humans, two metrics
+    return pd.DataFrame(
+        {
+            "rank": [1, 2, 3],
+            "team": ["a", "b", "c"],
+            "mean_position": [1.5, 2.0, 2.5],
+            "dice": [0.8, 0.7, 0.6],
+            "dice_position": [1, 2, 3],
+            "vol": [3.0, 1.0, 2.0],
+            "vol_position": [3, 1, 2],
+        }
+    )
+
+
+DIRS = {"dice": "higher_better", "vol": "lower_better"}
+
+
+def test_metric_columns() -> None:
+    assert leaderboard_metrics(lb()) == ["dice", "vol"]
+
+
+def test_positions_ties_and_percentile() -> None:
+    r = rank_against({"dice": 0.7, "vol": 0.5}, lb(), DIRS)  # tie with b on dice -> shares 2nd
+    assert r.positions == {"dice": 2, "vol": 1}
+    assert r.mean_position == 1.5
+    assert r.percentile == pytest.approx(1 - 0.5 / 3)
+    assert r.medal == "gold" and r.above_median
+    assert r.rank == 1  # no stored mean position is strictly better than 1.5
+    assert r.beats_share == pytest.approx(2 / 3)
+
+
+def test_worst_submission() -> None:
+    r = rank_against({"dice": 0.1, "vol": 9.0}, lb(), DIRS)
+    assert r.positions == {"dice": 4, "vol": 4}
+    assert r.percentile == 0.0
+    assert r.medal is None and not r.above_median
+    assert r.beats_share == 0.0
+
+
+def test_nan_ranks_last_and_unknown_metrics_are_ignored() -> None:
+    r = rank_against({"dice": float("nan"), "vol": 1.0, "extra": 5.0}, lb(), DIRS)
+    assert r.positions == {"dice": 4, "vol": 1}
+
+
+def test_reference_percentile_example() -> None:
+    # ldct-iqa in the reference: N=6, mean_position 6 -> 0.16667, 5 -> 0.33333
+    board = pd.DataFrame(
+        {
+            "rank": range(1, 7),
+            "team": list("abcdef"),
+            "mean_position": range(1, 7),
+            "score": [6, 5, 4, 3, 2, 1],
+        }
+    )
+    r6 = rank_against({"score": 1.5}, board, {"score": "higher_better"})
+    assert r6.mean_position == 6 and r6.percentile == pytest.approx(0.16667, abs=1e-5)
+    r5 = rank_against({"score": 2.5}, board, {"score": "higher_better"})
+    assert r5.mean_position == 5 and r5.percentile == pytest.approx(0.33333, abs=1e-5)
+
+
+def test_isles22_leaderboard_positions_reproduce(isles) -> None:  # type: ignore[no-untyped-def]
+    """Each stored human row, ranked against the other rows + itself, keeps its stored positions."""
+    board = isles.leaderboard
+    dirs = isles.spec.directions
+    for i, row in board.iterrows():
+        others = board.drop(index=i)
+        metrics = {m: row[m] for m in dirs}
+        r = rank_against(metrics, others, dirs)
+        for m in dirs:
+            assert r.positions[m] == row[f"{m}_position"], (i, m)
