@@ -156,9 +156,9 @@ def execute(
                 say(f"installing agent {ag.name} into {ag.venv(home)}")
             ag.install(home, log=rd.path / "install.log")
             runtime = get_runtime(spec.runtime)
-            layout = runtime.layout(rd.sandbox) if hasattr(runtime, "layout") else {}
+            seen = runtime.agent_paths(rd.sandbox)
             instructions = render_instructions(
-                ch, spec.budgets, spec.synthetic, {k: str(v) for k, v in layout.items()}
+                ch, spec.budgets, spec.synthetic, {k: str(v) for k, v in seen.items()}
             )
             deadline = time.time() + spec.budgets.wall_time_s
             env = {

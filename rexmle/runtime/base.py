@@ -53,6 +53,10 @@ class Runtime(Protocol):
     name: str
     isolation: str
 
+    def agent_paths(self, workdir: Path) -> dict[str, Path]:
+        """The paths the agent sees (keys of SANDBOX_PATHS), for its instructions."""
+        ...
+
     def start(self, spec: SandboxSpec) -> Any: ...
 
     def wait(self, handle: Any, timeout: float) -> ExitStatus: ...

@@ -67,7 +67,7 @@ class LocalRuntime:
     name = "local"
     isolation = "none"
 
-    def layout(self, workdir: Path) -> dict[str, Path]:
+    def agent_paths(self, workdir: Path) -> dict[str, Path]:
         return {
             "REXMLE_DATA_DIR": workdir / "data",
             "REXMLE_SUBMISSION_DIR": workdir / "submission",
@@ -81,7 +81,7 @@ class LocalRuntime:
         if root.exists():
             _make_writable(root)
             shutil.rmtree(root)
-        dirs = self.layout(root)
+        dirs = self.agent_paths(root)
         for key in ("REXMLE_SUBMISSION_DIR", "REXMLE_CODE_DIR", "REXMLE_LOGS_DIR"):
             dirs[key].mkdir(parents=True)
         _link_tree(spec.public_dir, dirs["REXMLE_DATA_DIR"])
