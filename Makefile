@@ -27,7 +27,7 @@ lint: install
 	$(BIN)/ruff check .
 
 typecheck: install
-	$(BIN)/mypy rexmle graders challenges agents
+	$(BIN)/mypy rexmle graders challenges agents bench
 
 bench: install
 	$(BIN)/python bench/grading_bench.py

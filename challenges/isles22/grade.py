@@ -54,13 +54,19 @@ def check_case(case_id: str, files: dict[str, Path], public_dir: Path) -> np.nda
         raise InvalidSubmission(f"{what}: voxel data cannot be read ({type(exc).__name__})") from None
     if data.dtype.kind not in "biuf":
         raise InvalidSubmission(f"{what}: mask dtype {data.dtype} is not numeric")
-    if data.dtype.kind == "f" and np.isnan(data).any():
+    if data.dtype.kind == "b":
+        return data
+    if data.dtype.kind in "iu":  # one min/max pass, no temporaries
+        lo, hi = data.min(), data.max()
+        if lo < 0 or hi > 1:
+            raise InvalidSubmission(f"{what}: mask must be binary 0/1, found value {hi if hi > 1 else lo:g}")
+        return data.view(np.bool_) if data.dtype.itemsize == 1 else data != 0
+    if np.isnan(data).any():
         raise InvalidSubmission(f"{what}: mask contains NaN")
     fg = data != 0
     bad = fg & (data != 1)
     if bad.any():
-        example = data[bad].flat[0]
-        raise InvalidSubmission(f"{what}: mask must be binary 0/1, found value {example:g}")
+        raise InvalidSubmission(f"{what}: mask must be binary 0/1, found value {data[bad].flat[0]:g}")
     return fg
 
 
