@@ -79,8 +79,9 @@ def train_test_split_ids(ids: Iterable[str], test_fraction: float, seed: int) ->
 # --- hashing and atomic writes ----------------------------------------------------------
 
 
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
+def sha256_file(path: Path, algorithm: str = "sha256") -> str:
+    """Streamed digest of a file (memory stays at one chunk, whatever the file's size)."""
+    h = hashlib.new(algorithm, usedforsecurity=False)
     with path.open("rb") as f:
         while chunk := f.read(CHUNK):
             h.update(chunk)
@@ -201,7 +202,7 @@ def fetch(files: list[DataFile], raw_dir: Path, progress: ProgressFn | None = No
         if known and digest != known:
             raise DataError(f"{df.name}: sha256 {digest} differs from the expected {known}")
         if df.md5:
-            md5 = hashlib.md5(target.read_bytes(), usedforsecurity=False).hexdigest()
+            md5 = sha256_file(target, "md5")
             if md5 != df.md5:
                 raise DataError(f"{df.name}: md5 {md5} differs from the record's {df.md5}")
         result[df.name] = digest

@@ -172,3 +172,11 @@ def test_interrupted_prepare_is_not_taken_for_prepared(
     assert not data.is_prepared(isles, root) and not (root / "public").exists()
     with pytest.raises(DataError, match="not prepared"):
         data.require_prepared(isles, True, home=tmp_path)
+
+
+def test_fetch_checks_the_record_md5(server: str, tmp_path: Path) -> None:
+    good = DataFile(name="f.bin", urls=[f"{server}/f.bin"], md5=hashlib.md5(PAYLOAD).hexdigest())
+    assert data.fetch([good], tmp_path) == {"f.bin": SHA}
+    bad = DataFile(name="g.bin", urls=[f"{server}/g.bin"], md5="0" * 32)
+    with pytest.raises(DataError, match="md5"):
+        data.fetch([bad], tmp_path)

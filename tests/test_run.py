@@ -110,12 +110,11 @@ def test_killed_harness_leaves_a_consistent_record(home: Path) -> None:
         if (rd.sandbox / "logs" / "grandchild.pid").exists():
             break
         time.sleep(0.1)
-    # The agent runs in its own session, so kill it explicitly too, as a node failure would.
+    # Kill the harness, and the agent's own session too, as a node failure would.
     os.killpg(proc.pid, signal.SIGKILL)
     rec = rd.read_record()
-    assert rec is not None
-    for sid in {os.getsid(int(p)) for p in [rec.runtime_info.get("pid", proc.pid)] if p}:
-        os.killpg(sid, signal.SIGKILL)
+    assert rec is not None and "pid" in rec.runtime_info
+    os.killpg(rec.runtime_info["pid"], signal.SIGKILL)
     proc.wait()
     rec = rd.read_record()
     assert rec is not None and rec.state is RunState.running and not rd.result_json.exists()
