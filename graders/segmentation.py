@@ -83,12 +83,16 @@ class LesionCounts:
 
 
 def _labels(mask: npt.NDArray[np.bool_], connectivity: Connectivity) -> tuple[npt.NDArray[np.integer], int]:
+    """Component labels of a contiguous mask (same memory order as the mask) and their count."""
     if not mask.any():
-        return np.zeros(mask.shape, dtype=np.uint8), 0
-    labels, n = cc3d.connected_components(
-        np.ascontiguousarray(mask).view(np.uint8), connectivity=connectivity, return_N=True
-    )
+        return np.zeros(mask.shape, dtype=np.uint8, order="F" if _fortran(mask) else "C"), 0
+    labels, n = cc3d.connected_components(mask.view(np.uint8), connectivity=connectivity, return_N=True)
     return labels, int(n)
+
+
+def _fortran(a: npt.NDArray[np.generic]) -> bool:
+    """True when the first axis varies fastest in memory (NIfTI data loads this way)."""
+    return a.ndim > 1 and abs(a.strides[0]) < abs(a.strides[-1])
 
 
 def crop_to_union(
@@ -109,13 +113,21 @@ def crop_to_union(
 def lesion_counts(pred: Mask, gt: Mask, connectivity: Connectivity = 26) -> LesionCounts:
     """Connected-component matching between prediction and ground truth (see LesionCounts)."""
     p, g = crop_to_union(*_pair(pred, gt))
+    # Copy the (small) crops keeping the source's memory order: converting NIfTI's column-major
+    # data to C order costs more than the labelling. Then index through 1-D views, which is
+    # consistent because masks and labels share that order.
+    order: Literal["C", "F"] = "F" if _fortran(g) else "C"
+    p, g = np.asarray(p, order=order), np.asarray(g, order=order)
     gt_labels, n_gt = _labels(g, connectivity)
     pred_labels, n_pred = _labels(p, connectivity)
+    p1, g1 = p.ravel(order=order), g.ravel(order=order)
     # GT components hit by the prediction; predicted components that touch the GT.
-    hit_gt = np.bincount(gt_labels[p].ravel(), minlength=n_gt + 1)[1:] if n_gt else np.zeros(0)
-    touching_pred = np.bincount(pred_labels[g].ravel(), minlength=n_pred + 1)[1:] if n_pred else np.zeros(0)
+    hit_gt = np.bincount(gt_labels.ravel(order=order)[p1], minlength=n_gt + 1)[1:] if n_gt else np.zeros(0)
+    touching = (
+        np.bincount(pred_labels.ravel(order=order)[g1], minlength=n_pred + 1)[1:] if n_pred else np.zeros(0)
+    )
     tp = int(np.count_nonzero(hit_gt))
-    fp = n_pred - int(np.count_nonzero(touching_pred))
+    fp = n_pred - int(np.count_nonzero(touching))
     return LesionCounts(tp=tp, fp=fp, fn=n_gt - tp, n_gt=n_gt, n_pred=n_pred)
 
 
