@@ -81,35 +81,21 @@ class Agent:
                 return self.python(home)
             shutil.rmtree(venv, ignore_errors=True)
             reqs = self.spec.install.requirements
-            out = log.open("ab") if log else subprocess.DEVNULL
+            steps = [[sys.executable, "-m", "venv", *([] if reqs else ["--without-pip"]), str(venv)]]
+            if reqs:
+                steps.append(
+                    [str(self.python(home)), "-m", "pip", "install", "--disable-pip-version-check", *reqs]
+                )
             try:
-                cmd = [sys.executable, "-m", "venv", str(venv)]
-                if not reqs:
-                    cmd.insert(3, "--without-pip")
-                subprocess.run(cmd, check=True, stdout=out, stderr=out)
-                if reqs:
-                    subprocess.run(
-                        [
-                            str(self.python(home)),
-                            "-m",
-                            "pip",
-                            "install",
-                            "--disable-pip-version-check",
-                            *reqs,
-                        ],
-                        check=True,
-                        stdout=out,
-                        stderr=out,
-                    )
+                with log.open("ab") if log else open(os.devnull, "wb") as out:
+                    for cmd in steps:
+                        subprocess.run(cmd, check=True, stdout=out, stderr=out)
             except subprocess.CalledProcessError as exc:
                 shutil.rmtree(venv, ignore_errors=True)
                 where = f"; see {log}" if log else ""
                 raise RexmleError(
                     f"installing agent {self.name!r} failed (exit {exc.returncode}){where}"
                 ) from None
-            finally:
-                if log and hasattr(out, "close"):
-                    out.close()
             (venv / ".rexmle-install.json").write_text(
                 json.dumps({"requirements": reqs, "requirements_hash": self.requirements_hash()})
             )

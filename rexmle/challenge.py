@@ -142,11 +142,16 @@ class Challenge:
         return pd.read_csv(path)
 
     def module(self, name: Literal["prepare", "synthetic", "grade"]) -> ModuleType:
-        """Import ``<folder>/<name>.py`` under a stable name (works in pool workers too)."""
-        return load_module(self.folder / f"{name}.py", f"rexmle_challenge_{self.id.replace('-', '_')}.{name}")
+        return challenge_module(self.folder, self.id, name)
 
     def __repr__(self) -> str:
         return f"Challenge({self.id!r}, {self.folder})"
+
+
+def challenge_module(folder: Path, challenge_id: str, name: str) -> ModuleType:
+    """Import ``<folder>/<name>.py`` under a stable name, so pool workers that get only the
+    folder and id find the module a parent already imported (or import it once themselves)."""
+    return load_module(folder / f"{name}.py", f"rexmle_challenge_{challenge_id.replace('-', '_')}.{name}")
 
 
 def load_module(path: Path, qualname: str) -> ModuleType:

@@ -30,7 +30,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from rexmle.challenge import Challenge, load_module
+from rexmle.challenge import Challenge, challenge_module
 from rexmle.errors import InvalidSubmission
 
 SUBMISSION_CSV = "submission.csv"
@@ -162,10 +162,6 @@ def read_submission(
 # --- per-case work, run in pool workers ------------------------------------------------
 
 
-def _grade_module(folder: str, challenge_id: str) -> Any:
-    return load_module(Path(folder) / "grade.py", f"rexmle_challenge_{challenge_id.replace('-', '_')}.grade")
-
-
 def _case_task(
     folder: str,
     challenge_id: str,
@@ -175,7 +171,7 @@ def _case_task(
     private_dir: str | None,
 ) -> tuple[str, bool, str | None, dict[str, float]]:
     """Check (and with a private dir, score) one case. Never raises: returns a verdict."""
-    mod = _grade_module(folder, challenge_id)
+    mod: Any = challenge_module(Path(folder), challenge_id, "grade")
     try:
         loaded = mod.check_case(case_id, files, Path(public_dir))
         scores: dict[str, float] = {}

@@ -246,9 +246,5 @@ def execute(
             raise
 
 
-def load_result(run_id: str, home: Path | None = None) -> Result | None:
-    return RunDir(paths.runs_dir(home) / run_id).read_result()
-
-
 def run_dir(spec: RunSpec, home: Path | None = None) -> Path:
     return paths.runs_dir(home) / spec.run_id

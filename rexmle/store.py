@@ -157,13 +157,3 @@ class RunDir:
 
     def write_result(self, result: Result) -> None:
         write_json_atomic(self.result_json, result.model_dump(mode="json"))
-
-
-def list_results(runs_root: Path) -> list[Result]:
-    out = []
-    for p in sorted(runs_root.glob("*/result.json")):
-        try:
-            out.append(Result.model_validate_json(p.read_text()))
-        except ValueError:
-            continue
-    return out
