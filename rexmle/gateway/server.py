@@ -1,0 +1,467 @@
+"""The LLM gateway: an OpenAI-compatible server between the agent and the real provider.
+
+Why our own and not the litellm proxy: the proxy meters and enforces budgets only with a
+Postgres database (measured, see shared/reference/agents.md §6); a run needs neither. So
+this is a thin pass-through that (1) authenticates the agent with a per-run token, (2) maps
+the alias the agent sees (``rexmle-chat``) to the real model, (3) forwards through
+``litellm.acompletion`` / ``aembedding`` so every provider litellm knows works, (4) writes
+each call to ``llm.jsonl`` priced from litellm's bundled price map, and (5) refuses once
+the run's dollar or token budget is spent (the harness then stops the agent).
+
+Endpoints: ``POST /v1/chat/completions`` (plain, tools, response_format, SSE streaming),
+``POST /v1/embeddings``, ``GET /v1/models``, ``POST /validate`` + ``GET /health`` (format
+check of a submission on public files only; never a score).
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # never fetch prices at import
+
+import asyncio
+import hmac
+import json
+import secrets
+import shutil
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, Literal
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from rexmle.errors import ConfigError
+from rexmle.gateway.meter import Budget, LlmCall, Meter, Usage
+from rexmle.gateway.serve import BackgroundServer
+
+CHAT_ALIAS = "rexmle-chat"
+EMBEDDING_ALIAS = "rexmle-embed"
+
+#: Request fields the gateway itself interprets; everything else is forwarded to litellm.
+_OWN_FIELDS = {"model", "messages", "stream", "stream_options", "input"}
+
+#: Validation callback: (submission dir on the host) -> {"valid": bool, "reason": str|None, ...}
+Validator = Callable[[Path], dict[str, Any]]
+
+
+class Route(BaseModel):
+    """An alias the agent may name, and the real model behind it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    alias: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-]*$")
+    model: str = Field(min_length=1, description="litellm model string, e.g. anthropic/claude-sonnet-4-5")
+    kind: Literal["chat", "embedding"] = "chat"
+    api_base: str | None = None
+    #: Name of the harness environment variable that holds the key (the key itself is never
+    #: stored in a config or a run record). None: litellm's own per-provider variable.
+    api_key_env: str | None = None
+
+
+class GatewayConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    routes: tuple[Route, ...] = Field(min_length=1)
+    budget: Budget = Budget()
+    log_bodies: bool = False
+    host: str = "127.0.0.1"
+    port: int = 0
+    upstream_timeout_s: float = 600.0
+    upstream_retries: int = 2
+
+    @model_validator(mode="after")
+    def _unique_aliases(self) -> GatewayConfig:
+        aliases = [r.alias for r in self.routes]
+        if len(set(aliases)) != len(aliases):
+            raise ValueError(f"duplicate model aliases in gateway routes: {aliases}")
+        return self
+
+
+def model_price_known(model: str) -> bool:
+    """True when litellm's bundled price map prices ``model`` (a litellm model string)."""
+    import litellm
+
+    try:
+        info = litellm.get_model_info(model)
+    except Exception:
+        return False
+    return bool(info.get("input_cost_per_token") or info.get("output_cost_per_token"))
+
+
+def check_config(config: GatewayConfig) -> None:
+    """Refuse a dollar budget that cannot be enforced: no silent unmetered runs."""
+    if config.budget.max_usd is None:
+        return
+    for route in config.routes:
+        if not model_price_known(route.model):
+            raise ConfigError(
+                f"model {route.model!r} has no price in litellm's bundled price map, so a dollar budget "
+                "cannot be enforced; use --max-tokens (and --max-usd 0 to disable the dollar limit) "
+                "or a model name litellm prices"
+            )
+
+
+def _error(status: int, message: str, code: str, etype: str = "invalid_request_error") -> web.Response:
+    body = {"error": {"message": message, "type": etype, "code": code, "param": None}}
+    return web.json_response(body, status=status)
+
+
+def _usage_of(obj: Any) -> tuple[int, int]:
+    usage = getattr(obj, "usage", None)
+    if usage is None and isinstance(obj, dict):
+        usage = obj.get("usage")
+    if usage is None:
+        return 0, 0
+    get = usage.get if isinstance(usage, dict) else (lambda k, d=0: getattr(usage, k, d))
+    return int(get("prompt_tokens", 0) or 0), int(get("completion_tokens", 0) or 0)
+
+
+def _cost(response: Any, model: str, call_type: str) -> float | None:
+    import litellm
+
+    try:
+        return float(litellm.completion_cost(completion_response=response, model=model, call_type=call_type))
+    except Exception:
+        return None
+
+
+class Gateway:
+    """One run's gateway. ``start()`` binds; ``url`` is what the agent gets; ``stop()`` ends it."""
+
+    def __init__(
+        self,
+        config: GatewayConfig,
+        ledger: Path,
+        token: str | None = None,
+        validator: Validator | None = None,
+        validate_roots: tuple[Path, ...] = (),
+        unix_socket: Path | None = None,
+    ) -> None:
+        check_config(config)
+        self.config = config
+        self.token = token or "rxm-" + secrets.token_urlsafe(24)
+        self.meter = Meter(ledger, config.budget)
+        self._routes = {r.alias: r for r in config.routes}
+        self._validator = validator
+        self._validate_roots = tuple(p.resolve() for p in validate_roots)
+        app = web.Application(middlewares=[self._auth], client_max_size=64 * 1024**2)
+        app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_post("/chat/completions", self._chat)
+        app.router.add_post("/v1/embeddings", self._embeddings)
+        app.router.add_post("/embeddings", self._embeddings)
+        app.router.add_get("/v1/models", self._models)
+        app.router.add_get("/health", self._health)
+        app.router.add_post("/validate", self._validate)
+        self._server = BackgroundServer(app, config.host, config.port, unix_socket)
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def start(self) -> Gateway:
+        import litellm  # imported here so that `import rexmle` stays fast
+
+        litellm.suppress_debug_info = True
+        self._server.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.stop()
+
+    def __enter__(self) -> Gateway:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        """Base URL without the /v1 suffix."""
+        return self._server.url
+
+    @property
+    def exhausted(self) -> bool:
+        return self.meter.exhausted.is_set()
+
+    def usage(self) -> Usage:
+        return self.meter.snapshot()
+
+    # -- middleware ------------------------------------------------------------------------
+    @web.middleware
+    async def _auth(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        if request.path == "/health":
+            return await handler(request)
+        given = request.headers.get("Authorization", "")
+        given = given[7:] if given.lower().startswith("bearer ") else request.headers.get("api-key", "")
+        if not hmac.compare_digest(given.encode(), self.token.encode()):
+            return _error(401, "missing or wrong API key for this run's gateway", "invalid_api_key")
+        return await handler(request)
+
+    # -- endpoints -------------------------------------------------------------------------
+    async def _health(self, request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def _models(self, request: web.Request) -> web.Response:
+        data = [
+            {"id": r.alias, "object": "model", "created": 0, "owned_by": "rexmle"} for r in self.config.routes
+        ]
+        return web.json_response({"object": "list", "data": data})
+
+    async def _body(self, request: web.Request) -> dict[str, Any] | web.Response:
+        try:
+            body = await request.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return _error(400, "request body is not JSON", "invalid_json")
+        if not isinstance(body, dict):
+            return _error(400, "request body must be a JSON object", "invalid_json")
+        return body
+
+    def _route(self, body: dict[str, Any], kind: str) -> Route | web.Response:
+        alias = body.get("model")
+        route = self._routes.get(str(alias))
+        if route is None or route.kind != kind:
+            known = ", ".join(r.alias for r in self.config.routes if r.kind == kind) or "none"
+            return _error(404, f"unknown {kind} model {alias!r}; this run serves: {known}", "model_not_found")
+        return route
+
+    def _refusal(self) -> web.Response | None:
+        if self.meter.exhausted.is_set():
+            return _error(
+                429, self.meter.reason or "LLM budget spent", "llm_budget_exhausted", "insufficient_quota"
+            )
+        return None
+
+    def _upstream_kwargs(self, route: Route) -> dict[str, Any]:
+        kw: dict[str, Any] = {
+            "model": route.model,
+            "timeout": self.config.upstream_timeout_s,
+            "num_retries": self.config.upstream_retries,
+        }
+        if route.api_base:
+            kw["api_base"] = route.api_base
+        if route.api_key_env:
+            key = os.environ.get(route.api_key_env)
+            if not key:
+                raise ConfigError(
+                    f"environment variable {route.api_key_env} (API key for {route.model}) is not set"
+                )
+            kw["api_key"] = key
+        return kw
+
+    def _record(
+        self,
+        endpoint: str,
+        route: Route,
+        t0: float,
+        status: int,
+        usage: tuple[int, int] = (0, 0),
+        cost: float | None = None,
+        stream: bool = False,
+        error: str | None = None,
+        request: dict[str, Any] | None = None,
+        response: dict[str, Any] | None = None,
+    ) -> None:
+        bodies = self.config.log_bodies
+        self.meter.record(
+            LlmCall(
+                time=time.time(),
+                endpoint=endpoint,
+                alias=route.alias,
+                model=route.model,
+                stream=stream,
+                status=status,
+                prompt_tokens=usage[0],
+                completion_tokens=usage[1],
+                cost_usd=cost if status < 400 else None,
+                latency_s=round(time.monotonic() - t0, 4),
+                error=error,
+                request=request if bodies else None,
+                response=response if bodies else None,
+            )
+        )
+
+    @staticmethod
+    def _upstream_error(exc: Exception) -> tuple[int, str]:
+        status = int(getattr(exc, "status_code", 0) or 0)
+        message = " ".join(str(exc).split())[:500] or type(exc).__name__
+        if status in (400, 401, 403, 404, 413, 422, 429):
+            return status, message
+        return 502, f"upstream error: {message}"
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        import litellm
+
+        body = await self._body(request)
+        if isinstance(body, web.Response):
+            return body
+        route = self._route(body, "chat")
+        if isinstance(route, web.Response):
+            return route
+        if (refused := self._refusal()) is not None:
+            return refused
+        messages = body.get("messages")
+        if not isinstance(messages, list) or not messages:
+            return _error(400, "'messages' must be a non-empty list", "invalid_messages")
+        stream = bool(body.get("stream", False))
+        wants_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        extra = {k: v for k, v in body.items() if k not in _OWN_FIELDS}
+        kw = self._upstream_kwargs(route)
+        t0 = time.monotonic()
+        try:
+            if stream:
+                upstream = await litellm.acompletion(
+                    messages=messages, stream=True, stream_options={"include_usage": True}, **kw, **extra
+                )
+            else:
+                upstream = await litellm.acompletion(messages=messages, **kw, **extra)
+        except Exception as exc:
+            status, message = self._upstream_error(exc)
+            self._record("chat", route, t0, status, stream=stream, error=message, request=body)
+            return _error(status, message, "upstream_error", "api_error")
+        if not stream:
+            payload = upstream.model_dump(exclude_none=True)
+            payload["model"] = route.alias
+            usage = _usage_of(upstream)
+            cost = _cost(upstream, route.model, "completion")
+            self._record("chat", route, t0, 200, usage, cost, request=body, response=payload)
+            return web.json_response(payload)
+        return await self._stream(request, upstream, route, body, messages, wants_usage, t0)
+
+    async def _stream(
+        self,
+        request: web.Request,
+        upstream: Any,
+        route: Route,
+        body: dict[str, Any],
+        messages: list[Any],
+        wants_usage: bool,
+        t0: float,
+    ) -> web.StreamResponse:
+        import litellm
+
+        resp = web.StreamResponse(
+            status=200, headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+        )
+        await resp.prepare(request)
+        chunks: list[Any] = []
+        error: str | None = None
+        try:
+            async for chunk in upstream:
+                chunks.append(chunk)
+                data = chunk.model_dump(exclude_none=True)
+                data["model"] = route.alias
+                if not data.get("choices") and not wants_usage:
+                    continue  # a usage-only chunk the client did not ask for (some clients index choices[0])
+                if not wants_usage:
+                    data.pop("usage", None)
+                await resp.write(b"data: " + json.dumps(data).encode() + b"\n\n")
+            await resp.write(b"data: [DONE]\n\n")
+        except (ConnectionResetError, asyncio.CancelledError):
+            error = "client disconnected mid-stream"
+        except Exception as exc:
+            error = self._upstream_error(exc)[1]
+            payload = {"error": {"message": error, "type": "api_error", "code": "upstream_error"}}
+            await resp.write(b"data: " + json.dumps(payload).encode() + b"\n\n")
+        built = None
+        if chunks:
+            try:
+                built = litellm.stream_chunk_builder(chunks, messages=messages)
+            except Exception:
+                built = None
+        usage = _usage_of(built) if built is not None else (0, 0)
+        cost = _cost(built, route.model, "completion") if built is not None else None
+        status = 200 if error is None else 502
+        response = built.model_dump(exclude_none=True) if built is not None else None
+        self._record("chat", route, t0, status, usage, cost, True, error, body, response)
+        if error is None:
+            await resp.write_eof()
+        return resp
+
+    async def _embeddings(self, request: web.Request) -> web.Response:
+        import litellm
+
+        body = await self._body(request)
+        if isinstance(body, web.Response):
+            return body
+        route = self._route(body, "embedding")
+        if isinstance(route, web.Response):
+            return route
+        if (refused := self._refusal()) is not None:
+            return refused
+        if "input" not in body:
+            return _error(400, "'input' is required", "invalid_input")
+        extra = {k: v for k, v in body.items() if k not in _OWN_FIELDS}
+        kw = self._upstream_kwargs(route)
+        t0 = time.monotonic()
+        try:
+            upstream = await litellm.aembedding(input=body["input"], **kw, **extra)
+        except Exception as exc:
+            status, message = self._upstream_error(exc)
+            self._record("embeddings", route, t0, status, error=message, request=body)
+            return _error(status, message, "upstream_error", "api_error")
+        payload = upstream.model_dump(exclude_none=True)
+        payload["model"] = route.alias
+        usage = _usage_of(upstream)
+        cost = _cost(upstream, route.model, "embedding")
+        self._record("embeddings", route, t0, 200, usage, cost, request=body)
+        return web.json_response(payload)
+
+    # -- validation ------------------------------------------------------------------------
+    def _inside_roots(self, path: Path) -> bool:
+        try:
+            real = path.resolve()
+        except OSError:
+            return False
+        return any(real == root or root in real.parents for root in self._validate_roots)
+
+    async def _validate(self, request: web.Request) -> web.Response:
+        """Format check of a submission. JSON ``{"submission_dir": PATH}`` names a folder in the
+        sandbox; a multipart upload (field ``file``, ML-Master's form) is checked as a
+        ``submission.csv`` whose referenced files are looked up in the sandbox's submission folder.
+        """
+        if self._validator is None:
+            return _error(404, "this run has no validation endpoint", "no_validator")
+        loop = asyncio.get_running_loop()
+        if request.content_type.startswith("multipart/"):
+            form = await request.post()
+            upload = form.get("file")
+            if upload is None or not hasattr(upload, "file"):
+                return web.json_response(
+                    {"valid": False, "reason": "multipart field 'file' is missing"}, status=400
+                )
+            content = upload.file.read()
+            base = self._validate_roots[0] if self._validate_roots else None
+            result = await loop.run_in_executor(None, self._validate_upload, content, base)
+            return web.json_response(result)
+        body = await self._body(request)
+        if isinstance(body, web.Response):
+            return body
+        target = Path(str(body.get("submission_dir", "")))
+        if not target.is_absolute() or not self._inside_roots(target):
+            return web.json_response(
+                {"valid": False, "reason": "submission_dir must be an absolute path inside your sandbox"},
+                status=400,
+            )
+        validator = self._validator
+        result = await loop.run_in_executor(None, validator, target)
+        return web.json_response(result)
+
+    def _validate_upload(self, content: bytes, base: Path | None) -> dict[str, Any]:
+        assert self._validator is not None
+        parent = base.parent if base is not None and base.is_dir() else None
+        with tempfile.TemporaryDirectory(prefix=".rexmle-validate-", dir=parent) as tmp:
+            folder = Path(tmp) / "submission"
+            if base is not None and parent is not None:  # the files the uploaded table references
+                shutil.copytree(base, folder, symlinks=True, copy_function=_link_or_copy)
+            folder.mkdir(exist_ok=True)
+            (folder / "submission.csv").write_bytes(content)
+            return self._validator(folder)
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
