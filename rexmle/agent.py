@@ -19,16 +19,42 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from rexmle import paths
 from rexmle.errors import ConfigError, NotFoundError, RexmleError
 
 
+class SourceSpec(BaseModel):
+    """A scaffold that is not on PyPI: a git repository pinned to a commit, or a local checkout."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    repository: str
+    commit: str = Field(pattern=r"^[0-9a-f]{40}$")
+    env: str  # environment variable naming a local checkout (used instead of cloning)
+    marker: str  # a file that must exist in a checkout of the right project
+
+
 class InstallSpec(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    #: pip requirements, pinned. ``no_deps`` are installed first with ``--no-deps`` (scaffolds whose
+    #: metadata pins versions they do not need, e.g. aideml's numpy==1.26.2).
     requirements: list[str] = []
+    no_deps: list[str] = []
+    source: SourceSpec | None = None
+
+
+class InstructionPaths(BaseModel):
+    """Where a scaffold's generated code finds the data and must leave the submission, when
+    that differs from the sandbox paths (AIDE runs code in its own workspace)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    data: str
+    submission: str
+    note: str = ""
 
 
 class AgentSpec(BaseModel):
@@ -40,7 +66,22 @@ class AgentSpec(BaseModel):
     uses_llm: bool = False
     install: InstallSpec = InstallSpec()
     entrypoint: list[str] = Field(min_length=1)  # "{python}" and "{agent_dir}" are substituted
+    #: Settings handed to the entrypoint as JSON in REXMLE_AGENT_SETTINGS; ``synthetic_defaults``
+    #: override them on synthetic data (tiny budgets), CLI options (``--steps``) override both.
     defaults: dict[str, Any] = {}
+    synthetic_defaults: dict[str, Any] = {}
+    #: How the scaffold is told about the gateway: env var -> template over {base_url} (with /v1),
+    #: {token}, {chat_model}, {embedding_model}, {validate_url}.
+    llm_env: dict[str, str] = {}
+    instructions: InstructionPaths | None = None
+    #: The scripted conversation (file in the agent folder) used by ``--llm scripted``.
+    scripted: str | None = None
+
+    @model_validator(mode="after")
+    def _llm_consistent(self) -> AgentSpec:
+        if self.uses_llm and not self.llm_env:
+            raise ValueError("an agent that uses an LLM must say how it finds the gateway (llm_env)")
+        return self
 
 
 class Agent:
@@ -63,7 +104,18 @@ class Agent:
         return [part.format(**subs) for part in self.spec.entrypoint]
 
     def requirements_hash(self) -> str:
-        return hashlib.sha256(json.dumps(self.spec.install.requirements).encode()).hexdigest()[:16]
+        return hashlib.sha256(self.spec.install.model_dump_json().encode()).hexdigest()[:16]
+
+    def source_dir(self, home: Path | None = None) -> Path:
+        """Where a source-installed scaffold's tree lives (inside its venv)."""
+        return self.venv(home) / "src" / self.name
+
+    def settings(self, synthetic: bool, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+        merged = dict(self.spec.defaults)
+        if synthetic:
+            merged.update(self.spec.synthetic_defaults)
+        merged.update({k: v for k, v in (overrides or {}).items() if v is not None})
+        return merged
 
     def is_installed(self, home: Path | None = None) -> bool:
         marker = self.venv(home) / ".rexmle-install.json"
@@ -71,35 +123,141 @@ class Agent:
             return False
         return bool(json.loads(marker.read_text()).get("requirements_hash") == self.requirements_hash())
 
-    def install(self, home: Path | None = None, log: Path | None = None, force: bool = False) -> Path:
-        """Create/refresh the agent's venv; returns its python. Safe under concurrency."""
+    def _resolve_source(self, given: Path | None) -> Path | None:
+        src = self.spec.install.source
+        if src is None:
+            return None
+        path = given or (Path(os.environ[src.env]) if os.environ.get(src.env) else None)
+        if path is None:
+            return None
+        path = path.expanduser().resolve()
+        if not (path / src.marker).is_file():
+            raise RexmleError(f"{path} is not a checkout of {src.repository} (no {src.marker})")
+        return path
+
+    def install(
+        self,
+        home: Path | None = None,
+        log: Path | None = None,
+        force: bool = False,
+        source: Path | None = None,
+    ) -> Path:
+        """Create/refresh the agent's venv; returns its python. Safe under concurrency.
+
+        A source-installed scaffold (ML-Master) is copied from ``source`` (or the checkout named
+        by its ``install.source.env`` variable), else cloned from its repository at the pinned
+        commit; the commit actually installed is recorded in the venv's marker file.
+        """
         venv = self.venv(home)
         venv.parent.mkdir(parents=True, exist_ok=True)
         with (venv.parent / f".{self.name}.lock").open("w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            if not force and self.is_installed(home):
+            if not force and source is None and self.is_installed(home):
                 return self.python(home)
             shutil.rmtree(venv, ignore_errors=True)
-            reqs = self.spec.install.requirements
-            steps = [[sys.executable, "-m", "venv", *([] if reqs else ["--without-pip"]), str(venv)]]
-            if reqs:
-                steps.append(
-                    [str(self.python(home)), "-m", "pip", "install", "--disable-pip-version-check", *reqs]
-                )
+            spec = self.spec.install
+            needs_pip = bool(spec.requirements or spec.no_deps)
+            pip = [str(self.python(home)), "-m", "pip", "install", "--disable-pip-version-check"]
+            steps = [[sys.executable, "-m", "venv", *([] if needs_pip else ["--without-pip"]), str(venv)]]
+            if spec.no_deps:
+                steps.append([*pip, "--no-deps", *spec.no_deps])
+            if spec.requirements:
+                steps.append([*pip, *spec.requirements])
+            checkout = self._resolve_source(source)
+            commit: str | None = None
             try:
                 with log.open("ab") if log else open(os.devnull, "wb") as out:
                     for cmd in steps:
                         subprocess.run(cmd, check=True, stdout=out, stderr=out)
+                    if spec.source is not None:
+                        commit = self._place_source(home, checkout, out)
             except subprocess.CalledProcessError as exc:
                 shutil.rmtree(venv, ignore_errors=True)
                 where = f"; see {log}" if log else ""
                 raise RexmleError(
                     f"installing agent {self.name!r} failed (exit {exc.returncode}){where}"
                 ) from None
+            except BaseException:
+                shutil.rmtree(venv, ignore_errors=True)
+                raise
+            _write_validate_command(venv / "bin")
             (venv / ".rexmle-install.json").write_text(
-                json.dumps({"requirements": reqs, "requirements_hash": self.requirements_hash()})
+                json.dumps(
+                    {
+                        "install": spec.model_dump(mode="json"),
+                        "requirements_hash": self.requirements_hash(),
+                        "source_commit": commit,
+                    }
+                )
             )
         return self.python(home)
+
+    def _place_source(self, home: Path | None, checkout: Path | None, out: Any) -> str | None:
+        """Copy a local checkout (or clone the pinned commit) into the venv; returns the commit."""
+        src = self.spec.install.source
+        assert src is not None
+        dest = self.source_dir(home)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if checkout is None:
+            try:
+                subprocess.run(
+                    ["git", "clone", "--quiet", src.repository, str(dest)], check=True, stdout=out, stderr=out
+                )
+                subprocess.run(
+                    ["git", "-C", str(dest), "checkout", "--quiet", src.commit],
+                    check=True,
+                    stdout=out,
+                    stderr=out,
+                )
+            except (subprocess.CalledProcessError, FileNotFoundError):
+                raise RexmleError(
+                    f"could not clone {src.repository} at {src.commit[:12]}; give a local checkout with "
+                    f"`rexmle agents install {self.name} --source PATH` or ${src.env}"
+                ) from None
+        else:
+            shutil.copytree(
+                checkout, dest, ignore=shutil.ignore_patterns(".git", "__pycache__", "logs", "workspaces")
+            )
+        return _git_commit(checkout or dest)
+
+
+def _git_commit(path: Path) -> str | None:
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(path), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=30
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+_VALIDATE_COMMAND = """#!/usr/bin/env python3
+\"\"\"validate-submission [DIR]: ask the run's gateway whether DIR (default: the submission folder)
+is a well-formed submission. Checks the format on public files only; it never returns a score.\"\"\"
+import json, os, sys, urllib.error, urllib.request
+
+folder = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.environ["REXMLE_SUBMISSION_DIR"])
+url, token = os.environ.get("REXMLE_VALIDATE_URL"), os.environ.get("REXMLE_LLM_API_KEY", "")
+if not url:
+    sys.exit("validate-submission: this run has no validation endpoint (REXMLE_VALIDATE_URL unset)")
+req = urllib.request.Request(url, data=json.dumps({"submission_dir": folder}).encode(),
+                             headers={"Content-Type": "application/json", "Authorization": "Bearer " + token})
+try:
+    with urllib.request.urlopen(req, timeout=600) as resp:
+        answer = json.load(resp)
+except urllib.error.HTTPError as exc:
+    answer = json.load(exc)
+print(json.dumps(answer, indent=2))
+sys.exit(0 if answer.get("valid") else 1)
+"""
+
+
+def _write_validate_command(bindir: Path) -> None:
+    """Every agent venv gets ``validate-submission`` on its PATH (stdlib only)."""
+    bindir.mkdir(parents=True, exist_ok=True)
+    target = bindir / "validate-submission"
+    target.write_text(_VALIDATE_COMMAND)
+    target.chmod(0o755)
 
 
 def load_spec(yaml_path: Path) -> AgentSpec:

@@ -59,8 +59,9 @@ class Budgets(Frozen):
     memory_gb: Annotated[float, Field(gt=0)]
     gpus: Annotated[int, Field(ge=0)] = 0
     disk_gb: Annotated[float, Field(gt=0)] = 50
-    llm_usd: Annotated[float, Field(ge=0)] = 10.0
-    llm_tokens: Annotated[int, Field(ge=0)] = 5_000_000
+    #: LLM spend per run, enforced by the gateway; None = no limit of that kind.
+    llm_usd: Annotated[float, Field(gt=0)] | None = 10.0
+    llm_tokens: Annotated[int, Field(gt=0)] | None = 5_000_000
 
 
 class Metric(Frozen):

@@ -258,6 +258,16 @@ def _print_result(r: Result, run_dir: Path) -> None:
         t.add_row("percentile", f"{r.percentile:.3f}")
         t.add_row("medal / beats median", f"{r.medal or '-'} / {'yes' if r.beats_median else 'no'}")
     t.add_row("agent time", f"{r.agent_time_s:.1f} s (isolation: {r.isolation})")
+    if r.stopped:
+        t.add_row("stopped by harness", r.stopped)
+    if r.llm:
+        cost = f"${r.cost_usd:.4f}" + (
+            f" (+{r.unpriced_llm_calls} unpriced calls)" if r.unpriced_llm_calls else ""
+        )
+        t.add_row(
+            "LLM",
+            f"{r.model} ({r.llm}): {r.llm_calls} calls, {r.tokens_in} in / {r.tokens_out} out tokens, {cost}",
+        )
     out.print(t)
     out.print(f"run directory: {run_dir}")
 
@@ -268,7 +278,30 @@ def run(
     agent: Annotated[str, typer.Option("--agent", "-a", help="Agent name (see `rexmle agents list`).")],
     challenge: Annotated[str, typer.Option("--challenge", "-c", help="Challenge id (see `rexmle list`).")],
     synthetic: SyntheticOpt = False,
-    model: Annotated[str | None, typer.Option(help="LLM model alias for LLM agents.")] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(help="LLM for LLM agents, a litellm model string (e.g. anthropic/claude-sonnet-4-5)."),
+    ] = None,
+    llm: Annotated[
+        str | None,
+        typer.Option(
+            help="'provider' (default: the real model) or 'scripted' (offline replay, no key needed)."
+        ),
+    ] = None,
+    max_usd: Annotated[
+        float | None, typer.Option("--max-usd", help="LLM dollar budget for the run (<= 0: no dollar limit).")
+    ] = None,
+    max_tokens: Annotated[
+        int | None, typer.Option("--max-tokens", help="LLM token budget for the run (<= 0: no token limit).")
+    ] = None,
+    steps: Annotated[int | None, typer.Option(help="Override the agent's step count.")] = None,
+    embedding_model: Annotated[
+        str | None, typer.Option("--embedding-model", help="Embedding model behind the gateway's alias.")
+    ] = None,
+    llm_script: Annotated[
+        Path | None,
+        typer.Option("--llm-script", help="With --llm scripted: your own conversation script (YAML)."),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed passed to the agent (part of the run id).")] = 0,
     runtime: Annotated[str, typer.Option(help="Where the agent runs: local.")] = "local",
     time_limit: Annotated[
@@ -288,6 +321,12 @@ def run(
         runtime=runtime,
         synthetic=synthetic,
         time_limit_s=time_limit,
+        llm=llm,
+        max_usd=max_usd,
+        max_tokens=max_tokens,
+        steps=steps,
+        embedding_model=embedding_model,
+        llm_script=llm_script,
     )
     note = (lambda _m: None) if as_json else (lambda m: err.print(f"[dim]· {m}[/]", highlight=False))
     with progress_bar(not as_json) as prog:
@@ -332,12 +371,18 @@ def agents_list(as_json: JsonOpt = False) -> None:
 
 @agents_app.command("install")
 @one_line_errors
-def agents_install(name: str, force: Annotated[bool, typer.Option("--force")] = False) -> None:
+def agents_install(
+    name: str,
+    force: Annotated[bool, typer.Option("--force")] = False,
+    source: Annotated[
+        Path | None, typer.Option("--source", help="Local checkout of a scaffold that installs from source.")
+    ] = None,
+) -> None:
     """Create or refresh an agent's own environment under $REXMLE_HOME/agents/NAME."""
     a = agents.get(name)
     log = paths.agents_dir() / f"{name}.install.log"
     log.parent.mkdir(parents=True, exist_ok=True)
-    python = a.install(log=log, force=force)
+    python = a.install(log=log, force=force, source=source)
     out.print(f"{name}: {python} (log {log})")
 
 

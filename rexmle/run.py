@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import shutil
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any, Literal
 
 import jinja2
 import pandas as pd
@@ -24,7 +25,9 @@ from rexmle import agent as agents
 from rexmle import challenge as challenges
 from rexmle import data, grading, paths, ranking
 from rexmle.challenge import Budgets, Challenge
-from rexmle.errors import RexmleError
+from rexmle.errors import ConfigError, RexmleError
+from rexmle.gateway.meter import Budget, summarise
+from rexmle.gateway.session import SCRIPTED_MODEL, open_gateway
 from rexmle.runtime import SandboxSpec, get_runtime
 from rexmle.store import Result, RunDir, RunRecord, RunSpec, RunState, versions
 
@@ -39,13 +42,21 @@ def _template() -> jinja2.Template:
 
 
 def render_instructions(
-    challenge: Challenge, budgets: Budgets, synthetic: bool, sandbox_paths: dict[str, str]
+    challenge: Challenge,
+    budgets: Budgets,
+    synthetic: bool,
+    sandbox_paths: dict[str, str],
+    agent: agents.Agent | None = None,
+    settings: dict[str, Any] | None = None,
 ) -> str:
     return _template().render(
         challenge=challenge,
         budgets=budgets,
         synthetic=synthetic,
         paths=sandbox_paths,
+        scaffold=agent.spec.instructions if agent else None,
+        uses_llm=bool(agent and agent.spec.uses_llm),
+        settings=settings or {},
         description=challenge.description_path.read_text(),
     )
 
@@ -59,12 +70,54 @@ def make_spec(
     runtime: str = "local",
     synthetic: bool = False,
     time_limit_s: int | None = None,
+    llm: str | None = None,
+    max_usd: float | None = None,
+    max_tokens: int | None = None,
+    steps: int | None = None,
+    embedding_model: str | None = None,
+    llm_script: Path | None = None,
 ) -> RunSpec:
+    """Build a run spec, refusing combinations that cannot run (one clear line each).
+
+    ``max_usd`` / ``max_tokens``: override the challenge's LLM budget; a value <= 0 removes
+    that limit. LLM agents need ``model`` (a litellm model string) unless ``llm="scripted"``.
+    """
     ch = challenges.get(challenge_id)
-    agents.get(agent_name)  # fail early on an unknown agent
+    ag = agents.get(agent_name)  # fail early on an unknown agent
     budgets = ch.spec.budgets_for(synthetic)
+    update: dict[str, Any] = {}
     if time_limit_s is not None:
-        budgets = budgets.model_copy(update={"wall_time_s": int(time_limit_s)})
+        if time_limit_s <= 0:
+            raise ConfigError("--time-limit must be a positive number of seconds")
+        update["wall_time_s"] = int(time_limit_s)
+    if max_usd is not None:
+        update["llm_usd"] = float(max_usd) if max_usd > 0 else None
+    if max_tokens is not None:
+        update["llm_tokens"] = int(max_tokens) if max_tokens > 0 else None
+    budgets = budgets.model_copy(update=update)
+    mode: Literal["provider", "scripted"] | None = None
+    settings: dict[str, Any] = {}
+    if ag.spec.uses_llm:
+        mode = "scripted" if llm == "scripted" else "provider"
+        if llm not in (None, "provider", "scripted"):
+            raise ConfigError(f"--llm must be 'provider' or 'scripted', not {llm!r}")
+        if mode == "scripted":
+            model = model or SCRIPTED_MODEL
+        elif not model:
+            raise ConfigError(
+                f"agent {agent_name!r} needs an LLM: give --model PROVIDER/MODEL (for example "
+                "anthropic/claude-sonnet-4-5) or --llm scripted for the offline replay"
+            )
+        if llm_script is not None and mode != "scripted":
+            raise ConfigError("--llm-script needs --llm scripted")
+        if llm_script is not None and not llm_script.is_file():
+            raise ConfigError(f"--llm-script {llm_script}: no such file")
+    elif llm is not None or model is not None:
+        raise ConfigError(f"agent {agent_name!r} does not use an LLM; drop --model/--llm")
+    if steps is not None:
+        if steps <= 0:
+            raise ConfigError("--steps must be positive")
+        settings["steps"] = int(steps)
     return RunSpec(
         challenge=challenge_id,
         agent=agent_name,
@@ -73,6 +126,10 @@ def make_spec(
         runtime=runtime,
         synthetic=synthetic,
         budgets=budgets,
+        llm=mode,
+        embedding_model=embedding_model if ag.spec.uses_llm else None,
+        settings=settings,
+        llm_script=str(llm_script.resolve()) if llm_script is not None else None,
     )
 
 
@@ -139,6 +196,9 @@ def execute(
         )
         if previous is not None and not previous.state.finished:
             say(f"previous attempt stopped in state {previous.state.value}; restarting from a clean sandbox")
+        ledger = rd.path / "llm.jsonl"
+        if ledger.exists():  # a restarted attempt starts a fresh ledger; the old one is kept
+            ledger.rename(rd.path / f"llm.attempt-{record.attempts - 1}.jsonl")
         for stale in (rd.result_json, rd.submission):
             if stale.is_dir():
                 shutil.rmtree(stale)
@@ -157,8 +217,9 @@ def execute(
             ag.install(home, log=rd.path / "install.log")
             runtime = get_runtime(spec.runtime)
             seen = runtime.agent_paths(rd.sandbox)
+            settings = ag.settings(spec.synthetic, spec.settings)
             instructions = render_instructions(
-                ch, spec.budgets, spec.synthetic, {k: str(v) for k, v in seen.items()}
+                ch, spec.budgets, spec.synthetic, {k: str(v) for k, v in seen.items()}, ag, settings
             )
             deadline = time.time() + spec.budgets.wall_time_s
             env = {
@@ -170,30 +231,50 @@ def execute(
                 "REXMLE_CPUS": str(spec.budgets.cpus),
                 "REXMLE_GPUS": str(spec.budgets.gpus),
                 "REXMLE_SYNTHETIC": "1" if spec.synthetic else "0",
+                "REXMLE_AGENT_SETTINGS": json.dumps(settings, sort_keys=True),
+                "REXMLE_METRICS": json.dumps(
+                    [m.model_dump(mode="json", include={"name", "direction"}) for m in ch.spec.metrics]
+                ),
             }
             if spec.model:
                 env["REXMLE_MODEL"] = spec.model
-            sandbox = SandboxSpec(
-                run_id=spec.run_id,
-                command=ag.command(home),
-                env=env,
-                public_dir=data_root / "public",
-                workdir=rd.sandbox,
-                instructions=instructions,
-                budgets=spec.budgets,
-                log_path=rd.agent_log,
-            )
-            record.state = RunState.running
-            rd.write_record(record)
-            say(f"running agent {ag.name} (limit {spec.budgets.wall_time_s} s, log {rd.agent_log})")
-            handle = runtime.start(sandbox)
-            record.runtime_info = runtime.info(handle)
-            rd.write_record(record)
-            try:
-                status = runtime.wait(handle, timeout=spec.budgets.wall_time_s)
-            except BaseException:
-                runtime.stop(handle)
-                raise
+            with contextlib.ExitStack() as llm_stack:
+                gateway = None
+                if ag.spec.uses_llm:
+                    gateway = llm_stack.enter_context(_gateway_for(spec, ag, ch, rd, data_root, seen))
+                    env.update(_llm_env(ag, gateway))
+                    say(f"LLM gateway on {gateway.url} ({spec.llm}: {spec.model})")
+                sandbox = SandboxSpec(
+                    run_id=spec.run_id,
+                    command=ag.command(home),
+                    env=env,
+                    public_dir=data_root / "public",
+                    workdir=rd.sandbox,
+                    instructions=instructions,
+                    budgets=spec.budgets,
+                    log_path=rd.agent_log,
+                )
+                record.state = RunState.running
+                rd.write_record(record)
+                say(f"running agent {ag.name} (limit {spec.budgets.wall_time_s} s, log {rd.agent_log})")
+                handle = runtime.start(sandbox)
+                record.runtime_info = runtime.info(handle)
+                rd.write_record(record)
+                gw = gateway
+                try:
+                    status = runtime.wait(
+                        handle,
+                        timeout=spec.budgets.wall_time_s,
+                        should_stop=(lambda: gw.exhausted) if gw is not None else None,
+                    )
+                except BaseException:
+                    runtime.stop(handle)
+                    raise
+                stopped = "time_limit" if status.timed_out else ("llm_budget" if status.stopped else None)
+                record.agent_ended_at = time.time()
+                record.stopped = stopped
+                if stopped == "llm_budget" and gw is not None:
+                    say(f"stopped the agent: {gw.meter.reason}")
             runtime.collect(handle, rd.submission)
             record.agent_exit_code = status.exit_code
             record.state = RunState.grading
@@ -205,10 +286,11 @@ def execute(
             final = (
                 RunState.timed_out
                 if status.timed_out
-                else (RunState.done if status.exit_code == 0 else RunState.failed)
+                else (RunState.done if status.exit_code == 0 or status.stopped else RunState.failed)
             )
             if final is RunState.failed:
                 record.error = f"agent exited with code {status.exit_code}"
+            usage = summarise(rd.path / "llm.jsonl")
             result = Result(
                 run_id=spec.run_id,
                 challenge=spec.challenge,
@@ -234,6 +316,13 @@ def execute(
                 gpu_hours=spec.budgets.gpus * status.agent_time_s / 3600.0,
                 isolation=runtime.isolation,
                 agent_exit_code=status.exit_code,
+                llm=spec.llm,
+                stopped=stopped,
+                cost_usd=usage.cost_usd,
+                tokens_in=usage.prompt_tokens,
+                tokens_out=usage.completion_tokens,
+                llm_calls=usage.calls,
+                unpriced_llm_calls=usage.unpriced_calls,
             )
             rd.write_result(result)
             record.state = final
@@ -244,6 +333,60 @@ def execute(
             record.error = " ".join(f"{type(exc).__name__}: {exc}".split())[:500]
             rd.write_record(record)
             raise
+
+
+def _gateway_for(
+    spec: RunSpec,
+    ag: agents.Agent,
+    ch: Challenge,
+    rd: RunDir,
+    data_root: Path,
+    seen: dict[str, Path],
+) -> contextlib.AbstractContextManager[Any]:
+    public = data_root / "public"
+
+    def validator(folder: Path) -> dict[str, Any]:
+        report = grading.validate(ch, folder, public)
+        return {"valid": report.valid, "reason": report.reason, "n_cases": report.n_cases}
+
+    assert spec.llm is not None and spec.model is not None
+    return open_gateway(
+        mode=spec.llm,
+        model=spec.model,
+        embedding_model=spec.embedding_model,
+        budget=Budget(max_usd=spec.budgets.llm_usd, max_tokens=spec.budgets.llm_tokens),
+        ledger=rd.path / "llm.jsonl",
+        script=Path(spec.llm_script)
+        if spec.llm_script
+        else ((ag.folder / ag.spec.scripted) if ag.spec.scripted else None),
+        scripted_log=rd.path / "scripted_llm.jsonl",
+        validator=validator,
+        # the submission and code folders are where an agent's candidates live (host paths:
+        # the local runtime's view; a container runtime maps its own)
+        validate_roots=(seen["REXMLE_SUBMISSION_DIR"], seen["REXMLE_CODE_DIR"]),
+    )
+
+
+def _llm_env(ag: agents.Agent, gateway: Any) -> dict[str, str]:
+    """The gateway as the agent sees it: generic REXMLE_* variables plus the scaffold's own."""
+    from rexmle.gateway import CHAT_ALIAS, EMBEDDING_ALIAS
+
+    values = {
+        "base_url": gateway.url + "/v1",
+        "token": gateway.token,
+        "chat_model": CHAT_ALIAS,
+        "embedding_model": EMBEDDING_ALIAS,
+        "validate_url": gateway.url + "/validate",
+    }
+    env = {
+        "REXMLE_LLM_BASE_URL": values["base_url"],
+        "REXMLE_LLM_API_KEY": values["token"],
+        "REXMLE_LLM_MODEL": CHAT_ALIAS,
+        "REXMLE_EMBEDDING_MODEL": EMBEDDING_ALIAS,
+        "REXMLE_VALIDATE_URL": values["validate_url"],
+    }
+    env.update({k: v.format(**values) for k, v in ag.spec.llm_env.items()})
+    return env
 
 
 def run_dir(spec: RunSpec, home: Path | None = None) -> Path:

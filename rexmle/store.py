@@ -16,7 +16,7 @@ import sys
 import time
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -50,6 +50,13 @@ class RunSpec(BaseModel):
     runtime: str = "local"
     synthetic: bool = False
     budgets: Budgets
+    #: LLM agents: "provider" (real model through the gateway) or "scripted" (offline replay).
+    llm: Literal["provider", "scripted"] | None = None
+    embedding_model: str | None = None
+    #: Agent settings overriding its agent.yaml defaults (e.g. steps).
+    settings: dict[str, Any] = {}
+    #: A custom scripted conversation (``--llm-script``) instead of the agent's own.
+    llm_script: str | None = None
 
     @property
     def run_id(self) -> str:
@@ -71,6 +78,8 @@ class RunRecord(BaseModel):
     versions: dict[str, str] = {}
     runtime_info: dict[str, Any] = {}
     agent_exit_code: int | None = None
+    agent_ended_at: float | None = None  # wall-clock time the agent was seen to end (or was stopped)
+    stopped: str | None = None
     error: str | None = None
 
 
@@ -98,7 +107,10 @@ class Result(BaseModel):
     beats_median: bool | None = None
     beats_share: float | None = None
     medal: str | None = None
+    llm: str | None = None
+    stopped: str | None = None  # "time_limit" | "llm_budget": the harness stopped the agent
     cost_usd: float = 0.0
+    unpriced_llm_calls: int = 0
     tokens_in: int = 0
     tokens_out: int = 0
     llm_calls: int = 0

@@ -33,6 +33,7 @@ class LlmCall(BaseModel):
     cost_usd: float | None = None  # None: litellm's price map has no price for this model
     latency_s: float
     error: str | None = None
+    dropped_fields: list[str] = []  # non-OpenAI request fields the gateway did not forward
     request: dict[str, Any] | None = None  # only with log_bodies
     response: dict[str, Any] | None = None
 

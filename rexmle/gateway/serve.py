@@ -64,6 +64,12 @@ class BackgroundServer:
         with contextlib.suppress(Exception):
             assert self._runner is not None
             loop.run_until_complete(self._runner.cleanup())
+        # Background tasks of libraries on this loop (litellm's logging worker) end with it.
+        pending = asyncio.all_tasks(loop)
+        for task in pending:
+            task.cancel()
+        with contextlib.suppress(Exception):
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
         loop.close()
 
     async def _bind(self) -> None:

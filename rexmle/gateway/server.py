@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from rexmle.errors import ConfigError
 from rexmle.gateway.meter import Budget, LlmCall, Meter, Usage
@@ -40,8 +40,16 @@ from rexmle.gateway.serve import BackgroundServer
 CHAT_ALIAS = "rexmle-chat"
 EMBEDDING_ALIAS = "rexmle-embed"
 
-#: Request fields the gateway itself interprets; everything else is forwarded to litellm.
-_OWN_FIELDS = {"model", "messages", "stream", "stream_options", "input"}
+#: OpenAI request fields forwarded to litellm (which translates them per provider and drops
+#: what a provider lacks). Anything else (e.g. vLLM's ``chat_template_kwargs`` that ML-Master
+#: sends) is not part of the OpenAI API: it is dropped and named in the ledger line.
+_CHAT_FIELDS = {
+    "temperature", "top_p", "n", "stop", "max_tokens", "max_completion_tokens", "presence_penalty",
+    "frequency_penalty", "logit_bias", "user", "tools", "tool_choice", "parallel_tool_calls",
+    "response_format", "seed", "logprobs", "top_logprobs", "reasoning_effort", "functions",
+    "function_call", "modalities", "prediction", "verbosity",
+}  # fmt: skip
+_EMBEDDING_FIELDS = {"dimensions", "encoding_format", "user"}
 
 #: Validation callback: (submission dir on the host) -> {"valid": bool, "reason": str|None, ...}
 Validator = Callable[[Path], dict[str, Any]]
@@ -59,6 +67,8 @@ class Route(BaseModel):
     #: Name of the harness environment variable that holds the key (the key itself is never
     #: stored in a config or a run record). None: litellm's own per-provider variable.
     api_key_env: str | None = None
+    #: A literal key (only for the scripted LLM, whose "key" is not a secret); never serialised.
+    api_key: SecretStr | None = Field(default=None, exclude=True, repr=False)
 
 
 class GatewayConfig(BaseModel):
@@ -241,7 +251,9 @@ class Gateway:
         }
         if route.api_base:
             kw["api_base"] = route.api_base
-        if route.api_key_env:
+        if route.api_key is not None:
+            kw["api_key"] = route.api_key.get_secret_value()
+        elif route.api_key_env:
             key = os.environ.get(route.api_key_env)
             if not key:
                 raise ConfigError(
@@ -262,6 +274,7 @@ class Gateway:
         error: str | None = None,
         request: dict[str, Any] | None = None,
         response: dict[str, Any] | None = None,
+        dropped: list[str] | None = None,
     ) -> None:
         bodies = self.config.log_bodies
         self.meter.record(
@@ -277,6 +290,7 @@ class Gateway:
                 cost_usd=cost if status < 400 else None,
                 latency_s=round(time.monotonic() - t0, 4),
                 error=error,
+                dropped_fields=dropped or [],
                 request=request if bodies else None,
                 response=response if bodies else None,
             )
@@ -306,7 +320,8 @@ class Gateway:
             return _error(400, "'messages' must be a non-empty list", "invalid_messages")
         stream = bool(body.get("stream", False))
         wants_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-        extra = {k: v for k, v in body.items() if k not in _OWN_FIELDS}
+        extra = {k: v for k, v in body.items() if k in _CHAT_FIELDS}
+        dropped = sorted(set(body) - _CHAT_FIELDS - {"model", "messages", "stream", "stream_options"})
         kw = self._upstream_kwargs(route)
         t0 = time.monotonic()
         try:
@@ -318,16 +333,18 @@ class Gateway:
                 upstream = await litellm.acompletion(messages=messages, **kw, **extra)
         except Exception as exc:
             status, message = self._upstream_error(exc)
-            self._record("chat", route, t0, status, stream=stream, error=message, request=body)
+            self._record(
+                "chat", route, t0, status, stream=stream, error=message, request=body, dropped=dropped
+            )
             return _error(status, message, "upstream_error", "api_error")
         if not stream:
             payload = upstream.model_dump(exclude_none=True)
             payload["model"] = route.alias
             usage = _usage_of(upstream)
             cost = _cost(upstream, route.model, "completion")
-            self._record("chat", route, t0, 200, usage, cost, request=body, response=payload)
+            self._record("chat", route, t0, 200, usage, cost, request=body, response=payload, dropped=dropped)
             return web.json_response(payload)
-        return await self._stream(request, upstream, route, body, messages, wants_usage, t0)
+        return await self._stream(request, upstream, route, body, messages, wants_usage, t0, dropped)
 
     async def _stream(
         self,
@@ -338,6 +355,7 @@ class Gateway:
         messages: list[Any],
         wants_usage: bool,
         t0: float,
+        dropped: list[str],
     ) -> web.StreamResponse:
         import litellm
 
@@ -374,7 +392,7 @@ class Gateway:
         cost = _cost(built, route.model, "completion") if built is not None else None
         status = 200 if error is None else 502
         response = built.model_dump(exclude_none=True) if built is not None else None
-        self._record("chat", route, t0, status, usage, cost, True, error, body, response)
+        self._record("chat", route, t0, status, usage, cost, True, error, body, response, dropped)
         if error is None:
             await resp.write_eof()
         return resp
@@ -392,7 +410,7 @@ class Gateway:
             return refused
         if "input" not in body:
             return _error(400, "'input' is required", "invalid_input")
-        extra = {k: v for k, v in body.items() if k not in _OWN_FIELDS}
+        extra = {k: v for k, v in body.items() if k in _EMBEDDING_FIELDS}
         kw = self._upstream_kwargs(route)
         t0 = time.monotonic()
         try:

@@ -46,6 +46,9 @@ class ExitStatus(BaseModel):
     exit_code: int | None
     timed_out: bool
     agent_time_s: float
+    #: True when the harness stopped the agent early because ``should_stop`` said so
+    #: (for example the LLM budget is spent).
+    stopped: bool = False
 
 
 @runtime_checkable
@@ -59,7 +62,10 @@ class Runtime(Protocol):
 
     def start(self, spec: SandboxSpec) -> Any: ...
 
-    def wait(self, handle: Any, timeout: float) -> ExitStatus: ...
+    def wait(self, handle: Any, timeout: float, should_stop: Callable[[], bool] | None = None) -> ExitStatus:
+        """Block until the agent exits, ``timeout`` passes, or ``should_stop()`` turns true
+        (polled about every 0.25 s); in the last two cases stop the agent first."""
+        ...
 
     def stop(self, handle: Any) -> None: ...
 

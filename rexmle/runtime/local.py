@@ -21,6 +21,7 @@ import signal
 import stat
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from rexmle.runtime.base import ExitStatus, SandboxSpec, register
 
 PASS_THROUGH = ("LANG", "LC_ALL", "TZ", "TERM", "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS")
 DEFAULT_GRACE_S = 10.0
+POLL_S = 0.25
 
 
 @dataclass
@@ -123,19 +125,33 @@ class LocalRuntime:
         )
         return LocalHandle(proc=proc, root=root, started=time.monotonic(), log=log)
 
-    def wait(self, handle: LocalHandle, timeout: float) -> ExitStatus:
-        try:
-            code: int | None = handle.proc.wait(timeout=max(0.0, timeout))
-            timed_out = False
-        except subprocess.TimeoutExpired:
-            timed_out = True
+    def wait(
+        self, handle: LocalHandle, timeout: float, should_stop: Callable[[], bool] | None = None
+    ) -> ExitStatus:
+        end = time.monotonic() + max(0.0, timeout)
+        code: int | None = None
+        timed_out = stopped = False
+        while True:
+            left = end - time.monotonic()
+            try:
+                code = handle.proc.wait(timeout=max(0.0, min(left, POLL_S)))
+                break
+            except subprocess.TimeoutExpired:
+                pass
+            if should_stop is not None and should_stop():
+                stopped = True
+                break
+            if left <= POLL_S:
+                timed_out = True
+                break
+        if timed_out or stopped:
             self.stop(handle)
             code = handle.proc.returncode
         else:
             self._kill_group(handle, signal.SIGKILL)  # reap anything the agent left behind
         elapsed = time.monotonic() - handle.started
         handle.log.close()
-        return ExitStatus(exit_code=code, timed_out=timed_out, agent_time_s=elapsed)
+        return ExitStatus(exit_code=code, timed_out=timed_out, agent_time_s=elapsed, stopped=stopped)
 
     def _kill_group(self, handle: LocalHandle, sig: int) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
