@@ -4,7 +4,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 export REXMLE_HOME ?= $(HOME)/.rexmle
 
-.PHONY: install demo test lint typecheck bench clean
+.PHONY: install demo demo-llm test test-heavy lint typecheck bench clean
 
 $(BIN)/rexmle: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -21,6 +21,15 @@ demo: install
 
 test: install
 	$(BIN)/python -m pytest -q
+
+# The scaffolds whose environments take minutes and gigabytes to build (R&D-Agent; ML-Master
+# when REXMLE_ML_MASTER_SRC names a checkout). CI runs it after `make test`.
+test-heavy: install
+	$(BIN)/python -m pytest -q -m heavy
+
+# An LLM agent, offline: real AIDE against the scripted LLM through the gateway.
+demo-llm: install
+	$(BIN)/rexmle run --agent aide --challenge isles22 --synthetic --llm scripted
 
 lint: install
 	$(BIN)/ruff format --check .

@@ -13,7 +13,6 @@ What this adapter adds to AIDE, at launch time and without touching the installe
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import re
@@ -23,6 +22,9 @@ import time
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from scaffold_io import copy_candidate, publish
 
 SUPPORTED = "0.2.2"
 
@@ -40,24 +42,6 @@ def fail(msg: str) -> None:
     sys.exit(f"rexmle-aide: {msg}")
 
 
-def referenced_files(table: Path) -> list[str]:
-    """Relative paths named in submission.csv that exist beside it (prediction files)."""
-    root = table.parent
-    found: list[str] = []
-    with table.open(newline="") as f:
-        for row in csv.reader(f):
-            for cell in row:
-                cell = cell.strip()
-                if (
-                    cell
-                    and not cell.startswith("/")
-                    and ".." not in Path(cell).parts
-                    and (root / cell).is_file()
-                ):
-                    found.append(cell)
-    return found
-
-
 def take_snapshot(workspace: Path, dest: Path) -> bool:
     """Copy the node's submission (./submission/, else ./working/submission.csv + its files)."""
     shutil.rmtree(dest, ignore_errors=True)
@@ -67,31 +51,9 @@ def take_snapshot(workspace: Path, dest: Path) -> bool:
         return True
     table = workspace / "working" / "submission.csv"
     if table.is_file():
-        dest.mkdir(parents=True)
-        shutil.copy2(table, dest / "submission.csv")
-        for rel in referenced_files(table):
-            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(table.parent / rel, dest / rel)
+        copy_candidate(table, dest)
         return True
     return False
-
-
-def publish(snapshot: Path) -> None:
-    """Make the submission folder hold exactly ``snapshot`` (entry-wise renames; the folder may
-    be a mount point, so it is never itself replaced)."""
-    staging = submission_dir / ".rexmle-staging"
-    shutil.rmtree(staging, ignore_errors=True)
-    shutil.copytree(snapshot, staging)
-    keep = {p.name for p in staging.iterdir()}
-    for old in submission_dir.iterdir():
-        if old.name != staging.name and old.name not in keep:
-            shutil.rmtree(old) if old.is_dir() and not old.is_symlink() else old.unlink()
-    for new in staging.iterdir():
-        target = submission_dir / new.name
-        if target.is_dir() and not target.is_symlink():
-            shutil.rmtree(target)
-        os.replace(new, target)
-    staging.rmdir()
 
 
 def install_hooks() -> None:
@@ -114,7 +76,7 @@ def install_hooks() -> None:
         )
         best = self.journal.get_best_node(only_good=True)
         if best is not None and best.id != published["node"] and (snapshots / best.id).is_dir():
-            publish(snapshots / best.id)
+            publish(snapshots / best.id, submission_dir)
             (code_dir / "best_solution.py").write_text(best.code)
             (code_dir / "best_node.json").write_text(
                 json.dumps(

@@ -14,7 +14,7 @@ from pydantic import SecretStr
 
 from rexmle.errors import ConfigError
 from rexmle.gateway import Budget, Gateway, GatewayConfig, Route, read_calls, summarise
-from rexmle.gateway.scripted import ScriptedLLM, Script, requests_log, schema_instance
+from rexmle.gateway.scripted import Script, ScriptedLLM, requests_log, schema_instance
 
 SCRIPT = {
     "rules": [
