@@ -73,6 +73,9 @@ class AgentSpec(BaseModel):
     #: How the scaffold is told about the gateway: env var -> template over {base_url} (with /v1),
     #: {token}, {chat_model}, {embedding_model}, {validate_url}.
     llm_env: dict[str, str] = {}
+    #: More names for the chat model, for scaffolds that branch on the model name (ML-Master's
+    #: review model must be called gpt-*). They reach the same model as ``rexmle-chat``.
+    extra_chat_aliases: list[str] = []
     instructions: InstructionPaths | None = None
     #: The scripted conversation (file in the agent folder) used by ``--llm scripted``.
     scripted: str | None = None

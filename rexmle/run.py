@@ -364,6 +364,7 @@ def _gateway_for(
         # the submission and code folders are where an agent's candidates live (host paths:
         # the local runtime's view; a container runtime maps its own)
         validate_roots=(seen["REXMLE_SUBMISSION_DIR"], seen["REXMLE_CODE_DIR"]),
+        extra_chat_aliases=tuple(ag.spec.extra_chat_aliases),
     )
 
 

@@ -435,8 +435,9 @@ class Gateway:
         return any(real == root or root in real.parents for root in self._validate_roots)
 
     async def _validate(self, request: web.Request) -> web.Response:
-        """Format check of a submission. JSON ``{"submission_dir": PATH}`` names a folder in the
-        sandbox; a multipart upload (field ``file``, ML-Master's form) is checked as a
+        """Format check of a submission. JSON ``{"submission_dir": PATH, "table": NAME}`` names a
+        folder in the sandbox (and optionally the table in it, default submission.csv); a
+        multipart upload (field ``file``, the reference grading server's form) is checked as a
         ``submission.csv`` whose referenced files are looked up in the sandbox's submission folder.
         """
         if self._validator is None:
@@ -457,13 +458,20 @@ class Gateway:
         if isinstance(body, web.Response):
             return body
         target = Path(str(body.get("submission_dir", "")))
-        if not target.is_absolute() or not self._inside_roots(target):
+        if not target.is_absolute() or not self._inside_roots(target) or not target.is_dir():
             return web.json_response(
-                {"valid": False, "reason": "submission_dir must be an absolute path inside your sandbox"},
-                status=400,
+                {"valid": False, "reason": "submission_dir must be a folder inside your sandbox"}, status=400
             )
-        validator = self._validator
-        result = await loop.run_in_executor(None, validator, target)
+        table = str(body.get("table") or "submission.csv")
+        if "/" in table or table in (".", "..") or not (target / table).is_file():
+            return web.json_response(
+                {"valid": False, "reason": f"no table {table!r} in {target}"}, status=400
+            )
+        if table == "submission.csv":
+            result = await loop.run_in_executor(None, self._validator, target)
+        else:  # a scaffold's per-node table (ML-Master: submission_<node>.csv) checked as submission.csv
+            content = (target / table).read_bytes()
+            result = await loop.run_in_executor(None, self._validate_upload, content, target)
         return web.json_response(result)
 
     def _validate_upload(self, content: bytes, base: Path | None) -> dict[str, Any]:
@@ -474,7 +482,11 @@ class Gateway:
             if base is not None and parent is not None:  # the files the uploaded table references
                 shutil.copytree(base, folder, symlinks=True, copy_function=_link_or_copy)
             folder.mkdir(exist_ok=True)
-            (folder / "submission.csv").write_bytes(content)
+            table = folder / "submission.csv"
+            table.unlink(
+                missing_ok=True
+            )  # may be a hard link to the agent's own file: never write through it
+            table.write_bytes(content)
             return self._validator(folder)
 
 

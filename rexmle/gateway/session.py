@@ -42,6 +42,7 @@ def open_gateway(
     validator: Validator | None = None,
     validate_roots: tuple[Path, ...] = (),
     log_bodies: bool = False,
+    extra_chat_aliases: tuple[str, ...] = (),
 ) -> Iterator[Gateway]:
     """Start the gateway (and the scripted upstream) for one run; stop both on exit."""
     embed = embedding_model or DEFAULT_EMBEDDING_MODEL
@@ -52,7 +53,7 @@ def open_gateway(
             llm = stack.enter_context(ScriptedLLM(load_script(script), scripted_log))
             key = SecretStr("sk-scripted-not-a-secret")
             # litellm's OpenAI route to our server: the same code path a real provider takes.
-            routes = (
+            routes: tuple[Route, ...] = (
                 Route(
                     alias=CHAT_ALIAS,
                     model="openai/" + _openai_name(model),
@@ -72,6 +73,8 @@ def open_gateway(
                 Route(alias=CHAT_ALIAS, model=model),
                 Route(alias=EMBEDDING_ALIAS, model=embed, kind="embedding"),
             )
+        chat = routes[0]
+        routes += tuple(chat.model_copy(update={"alias": alias}) for alias in extra_chat_aliases)
         config = GatewayConfig(routes=routes, budget=budget, log_bodies=log_bodies)
         gateway = Gateway(config, ledger, validator=validator, validate_roots=validate_roots)
         stack.enter_context(gateway)

@@ -1,0 +1,99 @@
+"""The gateway's format-check endpoint and the `validate-submission` command every agent venv gets."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from rexmle import agent as agents
+from rexmle import challenge, grading
+from rexmle.gateway import Gateway, GatewayConfig, Route
+
+
+@pytest.fixture
+def sandbox(sample_submission: Path, tmp_path: Path) -> Path:
+    return sample_submission.parent  # tmp_path, holding submission/
+
+
+@pytest.fixture
+def gateway(isles: challenge.Challenge, prepared: Path, sandbox: Path, tmp_path: Path) -> Iterator[Gateway]:
+    def validator(folder: Path) -> dict[str, object]:
+        r = grading.validate(isles, folder, prepared / "public", workers=1)
+        return {"valid": r.valid, "reason": r.reason, "n_cases": r.n_cases}
+
+    cfg = GatewayConfig(
+        routes=(Route(alias="rexmle-chat", model="openai/gpt-4o-mini", api_key=SecretStr("k")),)
+    )
+    with Gateway(
+        cfg, tmp_path / "llm.jsonl", validator=validator, validate_roots=(sandbox / "submission",)
+    ) as gw:
+        yield gw
+
+
+def _post(gw: Gateway, **body: object) -> httpx.Response:
+    return httpx.post(
+        gw.url + "/validate", json=body, headers={"Authorization": f"Bearer {gw.token}"}, timeout=60
+    )
+
+
+def test_valid_and_invalid_folders(gateway: Gateway, sandbox: Path) -> None:
+    sub = sandbox / "submission"
+    ok = _post(gateway, submission_dir=str(sub)).json()
+    assert ok["valid"] is True and ok["n_cases"] == 5
+    (sub / "submission.csv").write_text("case_id,predicted_mask_path\n")
+    bad = _post(gateway, submission_dir=str(sub)).json()
+    assert bad["valid"] is False and bad["reason"]
+    assert "score" not in bad and "metrics" not in bad  # format only, never a score
+
+
+def test_paths_outside_the_sandbox_are_refused(gateway: Gateway, prepared: Path) -> None:
+    r = _post(gateway, submission_dir=str(prepared / "private"))
+    assert r.status_code == 400 and r.json()["valid"] is False
+    assert _post(gateway, submission_dir="relative/path").status_code == 400
+    r = httpx.post(gateway.url + "/validate", json={"submission_dir": "/"})
+    assert r.status_code == 401  # the run token is required here too
+
+
+def test_a_named_table_is_checked_without_touching_the_agents_files(gateway: Gateway, sandbox: Path) -> None:
+    sub = sandbox / "submission"
+    shutil.copy(sub / "submission.csv", sub / "submission_node7.csv")
+    (sub / "submission.csv").write_text("junk\n")
+    before = {p: p.read_bytes() for p in sub.rglob("*") if p.is_file()}
+    assert _post(gateway, submission_dir=str(sub), table="submission_node7.csv").json()["valid"] is True
+    assert {p: p.read_bytes() for p in sub.rglob("*") if p.is_file()} == before
+    assert not [p for p in sandbox.iterdir() if p.name.startswith(".rexmle-validate")]
+    assert _post(gateway, submission_dir=str(sub), table="../x.csv").status_code == 400
+
+
+def test_multipart_upload(gateway: Gateway, sandbox: Path) -> None:
+    table = (sandbox / "submission" / "submission.csv").read_bytes()
+    r = httpx.post(
+        gateway.url + "/validate",
+        files={"file": ("submission_1.csv", table)},
+        headers={"Authorization": f"Bearer {gateway.token}"},
+        timeout=60,
+    )
+    assert r.json()["valid"] is True
+
+
+def test_validate_submission_command(gateway: Gateway, sandbox: Path, home: Path) -> None:
+    python = agents.get("dummy").install(home)
+    command = python.parent / "validate-submission"
+    env = {
+        "PATH": os.environ["PATH"],
+        "REXMLE_VALIDATE_URL": gateway.url + "/validate",
+        "REXMLE_LLM_API_KEY": gateway.token,
+        "REXMLE_SUBMISSION_DIR": str(sandbox / "submission"),
+    }
+    done = subprocess.run([str(command)], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and '"valid": true' in done.stdout
+    (sandbox / "submission" / "submission.csv").unlink()
+    done = subprocess.run([str(command)], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and '"valid": false' in done.stdout
