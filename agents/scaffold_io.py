@@ -11,9 +11,19 @@ at any moment leaves either the previous or the new candidate's files, never a m
 from __future__ import annotations
 
 import csv
+import json
 import os
 import shutil
 from pathlib import Path
+from typing import Any
+
+# The sandbox as every runtime presents it (DESIGN.md, run contract).
+env = os.environ
+data_dir = Path(env.get("REXMLE_DATA_DIR", "/home/data"))
+submission_dir = Path(env.get("REXMLE_SUBMISSION_DIR", "/home/submission"))
+code_dir = Path(env.get("REXMLE_CODE_DIR", "/home/code"))
+logs_dir = Path(env.get("REXMLE_LOGS_DIR", "/home/logs"))
+settings: dict[str, Any] = json.loads(env.get("REXMLE_AGENT_SETTINGS", "{}"))
 
 
 def referenced_files(table: Path) -> list[str]:

@@ -14,7 +14,6 @@ What this adapter adds to AIDE, at launch time and without touching the installe
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import sys
@@ -24,16 +23,10 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from scaffold_io import copy_candidate, publish
+from scaffold_io import code_dir, copy_candidate, data_dir, env, logs_dir, publish, settings, submission_dir
 
 SUPPORTED = "0.2.2"
 
-env = os.environ
-data_dir = Path(env["REXMLE_DATA_DIR"])
-submission_dir = Path(env["REXMLE_SUBMISSION_DIR"])
-code_dir = Path(env["REXMLE_CODE_DIR"])
-logs_dir = Path(env["REXMLE_LOGS_DIR"])
-settings: dict[str, Any] = json.loads(env.get("REXMLE_AGENT_SETTINGS", "{}"))
 model = env["REXMLE_LLM_MODEL"]
 snapshots = code_dir / "aide-snapshots"
 

@@ -33,21 +33,15 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from scaffold_io import copy_candidate, publish
+from scaffold_io import code_dir, copy_candidate, data_dir, env, logs_dir, publish, settings, submission_dir
 
 SUPPORTED = "1.0.0"
-env = os.environ
 
 
 def fail(msg: str) -> None:
     sys.exit(f"rexmle-rdagent: {msg}")
 
 
-data_dir = Path(env["REXMLE_DATA_DIR"])
-submission_dir = Path(env["REXMLE_SUBMISSION_DIR"])
-code_dir = Path(env["REXMLE_CODE_DIR"])
-logs_dir = Path(env["REXMLE_LOGS_DIR"])
-settings: dict[str, Any] = json.loads(env.get("REXMLE_AGENT_SETTINGS", "{}"))
 metrics: list[dict[str, str]] = json.loads(env.get("REXMLE_METRICS", "[]"))
 competition = env.get("REXMLE_CHALLENGE", "task")
 scratch = code_dir / "rdagent"
