@@ -40,6 +40,7 @@ typecheck: install
 
 bench: install
 	$(BIN)/python bench/grading_bench.py
+	$(BIN)/python bench/gateway_bench.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
