@@ -298,6 +298,9 @@ def run(
     embedding_model: Annotated[
         str | None, typer.Option("--embedding-model", help="Embedding model behind the gateway's alias.")
     ] = None,
+    log_llm_bodies: Annotated[
+        bool, typer.Option("--log-llm-bodies", help="Also write request and response bodies to llm.jsonl.")
+    ] = False,
     llm_script: Annotated[
         Path | None,
         typer.Option("--llm-script", help="With --llm scripted: your own conversation script (YAML)."),
@@ -331,7 +334,11 @@ def run(
     note = (lambda _m: None) if as_json else (lambda m: err.print(f"[dim]· {m}[/]", highlight=False))
     with progress_bar(not as_json) as prog:
         result = runs.execute(
-            spec, force=force, notify=note, grade_progress=lambda d, n: prog("grading", d, n)
+            spec,
+            force=force,
+            notify=note,
+            grade_progress=lambda d, n: prog("grading", d, n),
+            log_llm_bodies=log_llm_bodies,
         )
     rd = runs.run_dir(spec)
     if as_json:

@@ -27,6 +27,7 @@ from rexmle import data, grading, paths, ranking
 from rexmle.challenge import Budgets, Challenge
 from rexmle.errors import ConfigError, RexmleError
 from rexmle.gateway.meter import Budget, summarise
+from rexmle.gateway.server import CHAT_ALIAS, GatewayConfig, Route, check_config
 from rexmle.gateway.session import SCRIPTED_MODEL, open_gateway
 from rexmle.runtime import SandboxSpec, get_runtime
 from rexmle.store import Result, RunDir, RunRecord, RunSpec, RunState, versions
@@ -108,10 +109,18 @@ def make_spec(
                 f"agent {agent_name!r} needs an LLM: give --model PROVIDER/MODEL (for example "
                 "anthropic/claude-sonnet-4-5) or --llm scripted for the offline replay"
             )
+        if budgets.llm_usd is not None:  # fail before any install or sandbox, not at the gateway
+            check_config(
+                GatewayConfig(routes=(Route(alias=CHAT_ALIAS, model=model),), budget=Budget(max_usd=1))
+            )
         if llm_script is not None and mode != "scripted":
             raise ConfigError("--llm-script needs --llm scripted")
         if llm_script is not None and not llm_script.is_file():
             raise ConfigError(f"--llm-script {llm_script}: no such file")
+        if budgets.llm_usd is not None:  # fail before any install or sandbox, not at the gateway
+            check_config(
+                GatewayConfig(routes=(Route(alias=CHAT_ALIAS, model=model),), budget=Budget(max_usd=1))
+            )
     elif llm is not None or model is not None:
         raise ConfigError(f"agent {agent_name!r} does not use an LLM; drop --model/--llm")
     if steps is not None:
@@ -174,6 +183,7 @@ def execute(
     force: bool = False,
     notify: Notify | None = None,
     grade_progress: grading.ProgressFn | None = None,
+    log_llm_bodies: bool = False,
 ) -> Result:
     say = notify or (lambda _msg: None)
     home = home or paths.home()
@@ -241,7 +251,9 @@ def execute(
             with contextlib.ExitStack() as llm_stack:
                 gateway = None
                 if ag.spec.uses_llm:
-                    gateway = llm_stack.enter_context(_gateway_for(spec, ag, ch, rd, data_root, seen))
+                    gateway = llm_stack.enter_context(
+                        _gateway_for(spec, ag, ch, rd, data_root, seen, log_llm_bodies)
+                    )
                     env.update(_llm_env(ag, gateway))
                     say(f"LLM gateway on {gateway.url} ({spec.llm}: {spec.model})")
                 sandbox = SandboxSpec(
@@ -342,6 +354,7 @@ def _gateway_for(
     rd: RunDir,
     data_root: Path,
     seen: dict[str, Path],
+    log_bodies: bool = False,
 ) -> contextlib.AbstractContextManager[Any]:
     public = data_root / "public"
 
@@ -365,6 +378,7 @@ def _gateway_for(
         # the local runtime's view; a container runtime maps its own)
         validate_roots=(seen["REXMLE_SUBMISSION_DIR"], seen["REXMLE_CODE_DIR"]),
         extra_chat_aliases=tuple(ag.spec.extra_chat_aliases),
+        log_bodies=log_bodies,
     )
 
 

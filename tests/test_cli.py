@@ -61,3 +61,35 @@ def test_prepare_run_grade_validate(home: Path, prepared: Path, tmp_path: Path) 
     assert v.returncode == 1 and "invalid" in v.stdout and "lacks column(s) predicted_mask_path" in v.stdout
     g = rexmle("grade", "isles22", str(bad), "--synthetic", "--json")
     assert g.returncode == 1 and json.loads(g.stdout)["valid"] is False
+
+
+def test_llm_options_refuse_impossible_runs_in_one_line(tmp_path: Path) -> None:
+    env = {"REXMLE_HOME": str(tmp_path)}
+    cases = {
+        ("--agent", "aide"): "needs an LLM: give --model",
+        ("--agent", "dummy", "--model", "openai/gpt-4o"): "does not use an LLM",
+        ("--agent", "aide", "--llm", "bogus"): "--llm must be 'provider' or 'scripted'",
+        ("--agent", "aide", "--model", "m", "--llm-script", "x.yaml"): "--llm-script needs --llm scripted",
+        ("--agent", "aide", "--llm", "scripted", "--steps", "0"): "--steps must be positive",
+    }
+    for args, message in cases.items():
+        r = rexmle("run", "--challenge", "isles22", "--synthetic", *args, env=env)
+        lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+        assert r.returncode == 2 and len(lines) == 1 and message in lines[0], (args, r.stderr)
+
+
+def test_dollar_budget_on_an_unpriced_model_is_refused_before_the_agent_starts(
+    home: Path, prepared: Path
+) -> None:
+    r = rexmle(
+        "run",
+        "--agent",
+        "aide",
+        "--challenge",
+        "isles22",
+        "--synthetic",
+        "--model",
+        "openai/not-a-real-model-xyz",
+    )
+    assert r.returncode == 2 and "no price in litellm's bundled price map" in r.stderr
+    assert "Traceback" not in r.stderr
