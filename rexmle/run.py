@@ -109,10 +109,6 @@ def make_spec(
                 f"agent {agent_name!r} needs an LLM: give --model PROVIDER/MODEL (for example "
                 "anthropic/claude-sonnet-4-5) or --llm scripted for the offline replay"
             )
-        if budgets.llm_usd is not None:  # fail before any install or sandbox, not at the gateway
-            check_config(
-                GatewayConfig(routes=(Route(alias=CHAT_ALIAS, model=model),), budget=Budget(max_usd=1))
-            )
         if llm_script is not None and mode != "scripted":
             raise ConfigError("--llm-script needs --llm scripted")
         if llm_script is not None and not llm_script.is_file():
