@@ -18,10 +18,10 @@ import sys
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from rexmle import paths
+from rexmle.config import load_yaml_model
 from rexmle.errors import ConfigError, NotFoundError, RexmleError
 
 
@@ -264,15 +264,7 @@ def _write_validate_command(bindir: Path) -> None:
 
 
 def load_spec(yaml_path: Path) -> AgentSpec:
-    try:
-        raw = yaml.safe_load(yaml_path.read_text())
-        spec = AgentSpec.model_validate(raw)
-    except yaml.YAMLError:
-        raise ConfigError(f"{yaml_path}: is not valid YAML") from None
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = ".".join(str(p) for p in first["loc"]) or "<root>"
-        raise ConfigError(f"{yaml_path}: {loc}: {first['msg']}") from None
+    spec = load_yaml_model(yaml_path, AgentSpec)
     if spec.name != yaml_path.parent.name:
         raise ConfigError(f"{yaml_path}: name {spec.name!r} differs from its folder name")
     return spec

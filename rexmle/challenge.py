@@ -18,9 +18,9 @@ from types import ModuleType
 from typing import Annotated, Literal
 
 import pandas as pd
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator, model_validator
 
+from rexmle.config import load_yaml_model
 from rexmle.errors import ConfigError, NotFoundError
 
 Direction = Literal["higher_better", "lower_better"]
@@ -172,26 +172,8 @@ def load_module(path: Path, qualname: str) -> ModuleType:
     return mod
 
 
-def _format_validation(err: ValidationError) -> str:
-    first = err.errors()[0]
-    loc = ".".join(str(p) for p in first["loc"]) or "<root>"
-    more = f" (+{err.error_count() - 1} more)" if err.error_count() > 1 else ""
-    return f"{loc}: {first['msg']}{more}"
-
-
 def load_spec(yaml_path: Path) -> ChallengeSpec:
-    try:
-        raw = yaml.safe_load(yaml_path.read_text())
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{yaml_path}:{where} is not valid YAML") from exc
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{yaml_path}: expected a mapping at the top level")
-    try:
-        spec = ChallengeSpec.model_validate(raw)
-    except ValidationError as exc:
-        raise ConfigError(f"{yaml_path}: {_format_validation(exc)}") from exc
+    spec = load_yaml_model(yaml_path, ChallengeSpec)
     if spec.id != yaml_path.parent.name:
         raise ConfigError(
             f"{yaml_path}: id {spec.id!r} differs from its folder name {yaml_path.parent.name!r}"

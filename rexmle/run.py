@@ -27,8 +27,6 @@ from rexmle import data, grading, paths, ranking
 from rexmle.challenge import Budgets, Challenge
 from rexmle.errors import ConfigError, RexmleError
 from rexmle.gateway.meter import Budget, summarise
-from rexmle.gateway.server import CHAT_ALIAS, GatewayConfig, Route, check_config
-from rexmle.gateway.session import SCRIPTED_MODEL, open_gateway
 from rexmle.runtime import SandboxSpec, get_runtime
 from rexmle.store import Result, RunDir, RunRecord, RunSpec, RunState, versions
 
@@ -102,6 +100,9 @@ def make_spec(
         mode = "scripted" if llm == "scripted" else "provider"
         if llm not in (None, "provider", "scripted"):
             raise ConfigError(f"--llm must be 'provider' or 'scripted', not {llm!r}")
+        from rexmle.gateway.server import CHAT_ALIAS, GatewayConfig, Route, check_config
+        from rexmle.gateway.session import SCRIPTED_MODEL
+
         if mode == "scripted":
             model = model or SCRIPTED_MODEL
         elif not model:
@@ -268,12 +269,11 @@ def execute(
                 handle = runtime.start(sandbox)
                 record.runtime_info = runtime.info(handle)
                 rd.write_record(record)
-                gw = gateway
                 try:
                     status = runtime.wait(
                         handle,
                         timeout=spec.budgets.wall_time_s,
-                        should_stop=(lambda: gw.exhausted) if gw is not None else None,
+                        should_stop=(lambda: gateway.exhausted) if gateway is not None else None,
                     )
                 except BaseException:
                     runtime.stop(handle)
@@ -281,8 +281,8 @@ def execute(
                 stopped = "time_limit" if status.timed_out else ("llm_budget" if status.stopped else None)
                 record.agent_ended_at = time.time()
                 record.stopped = stopped
-                if stopped == "llm_budget" and gw is not None:
-                    say(f"stopped the agent: {gw.meter.reason}")
+                if stopped == "llm_budget" and gateway is not None:
+                    say(f"stopped the agent: {gateway.meter.reason}")
             runtime.collect(handle, rd.submission)
             record.agent_exit_code = status.exit_code
             record.state = RunState.grading
@@ -352,6 +352,8 @@ def _gateway_for(
     seen: dict[str, Path],
     log_bodies: bool = False,
 ) -> contextlib.AbstractContextManager[Any]:
+    from rexmle.gateway.session import open_gateway
+
     public = data_root / "public"
 
     def validator(folder: Path) -> dict[str, Any]:
@@ -380,7 +382,7 @@ def _gateway_for(
 
 def _llm_env(ag: agents.Agent, gateway: Any) -> dict[str, str]:
     """The gateway as the agent sees it: generic REXMLE_* variables plus the scaffold's own."""
-    from rexmle.gateway import CHAT_ALIAS, EMBEDDING_ALIAS
+    from rexmle.gateway.server import CHAT_ALIAS, EMBEDDING_ALIAS
 
     values = {
         "base_url": gateway.url + "/v1",

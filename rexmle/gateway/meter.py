@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -131,7 +130,3 @@ def summarise(path: Path) -> Usage:
     for call in read_calls(path):
         usage.add(call)
     return usage
-
-
-def now() -> float:
-    return time.time()

@@ -20,6 +20,7 @@ Run by hand: ``python -m rexmle.gateway.scripted SCRIPT --port 18080``.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import hashlib
 import json
 import math
@@ -29,11 +30,10 @@ import uuid
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from rexmle.errors import ConfigError
+from rexmle.config import load_yaml_model
 from rexmle.gateway.serve import BackgroundServer
 
 
@@ -98,14 +98,7 @@ class Script(BaseModel):
 
 
 def load_script(path: Path) -> Script:
-    try:
-        return Script.model_validate(yaml.safe_load(path.read_text()))
-    except yaml.YAMLError:
-        raise ConfigError(f"{path}: is not valid YAML") from None
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = ".".join(str(p) for p in first["loc"]) or "<root>"
-        raise ConfigError(f"{path}: {loc}: {first['msg']}") from None
+    return load_yaml_model(path, Script)
 
 
 def _tool_names(body: dict[str, Any]) -> list[str]:
@@ -320,8 +313,6 @@ class ScriptedLLM:
                 {"error": {"message": msg, "type": "invalid_request_error", "code": "no_rule"}}, status=400
             )
         if rule.delay_s:
-            import asyncio
-
             await asyncio.sleep(rule.delay_s)
         content, tool_call = self._reply(rule, body)
         out_text = content if content is not None else json.dumps(tool_call)

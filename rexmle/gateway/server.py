@@ -102,7 +102,13 @@ def model_price_known(model: str) -> bool:
 
 
 def check_config(config: GatewayConfig) -> None:
-    """Refuse a dollar budget that cannot be enforced: no silent unmetered runs."""
+    """Refuse, before anything starts, a key variable that is not set and a dollar budget that
+    cannot be enforced (no silent unmetered runs)."""
+    for route in config.routes:
+        if route.api_key is None and route.api_key_env and not os.environ.get(route.api_key_env):
+            raise ConfigError(
+                f"environment variable {route.api_key_env} (API key for {route.model}) is not set"
+            )
     if config.budget.max_usd is None:
         return
     for route in config.routes:
