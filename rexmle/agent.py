@@ -24,6 +24,10 @@ from rexmle import paths
 from rexmle.config import load_yaml_model
 from rexmle.errors import ConfigError, NotFoundError, RexmleError
 
+#: Where images keep the Python environment and the agents' folders.
+IMAGE_VENV = "/opt/rexmle/venv"
+IMAGE_AGENTS = "/opt/rexmle/agents"
+
 
 class SourceSpec(BaseModel):
     """A scaffold that is not on PyPI: a git repository pinned to a commit, or a local checkout."""
@@ -79,6 +83,11 @@ class AgentSpec(BaseModel):
     instructions: InstructionPaths | None = None
     #: The scripted conversation (file in the agent folder) used by ``--llm scripted``.
     scripted: str | None = None
+    #: Software stack of its container base image (containers/stacks/): ``imaging`` (torch,
+    #: MONAI, ...: what an agent's code imports) or ``minimal`` (stdlib only, e.g. dummy).
+    image_stack: Literal["minimal", "imaging"] = "imaging"
+    #: Run containers with a read-only root filesystem (writable: the sandbox folders and /tmp).
+    read_only_root: bool = True
 
     @model_validator(mode="after")
     def _llm_consistent(self) -> AgentSpec:
@@ -106,6 +115,11 @@ class Agent:
         subs = {"python": str(self.python(home)), "agent_dir": str(self.folder)}
         return [part.format(**subs) for part in self.spec.entrypoint]
 
+    def image_command(self) -> list[str]:
+        """The entrypoint inside the agent's container image (containers/agent/Dockerfile)."""
+        subs = {"python": f"{IMAGE_VENV}/bin/python", "agent_dir": f"{IMAGE_AGENTS}/{self.name}"}
+        return [part.format(**subs) for part in self.spec.entrypoint]
+
     def requirements_hash(self) -> str:
         return hashlib.sha256(self.spec.install.model_dump_json().encode()).hexdigest()[:16]
 
@@ -126,7 +140,7 @@ class Agent:
             return False
         return bool(json.loads(marker.read_text()).get("requirements_hash") == self.requirements_hash())
 
-    def _resolve_source(self, given: Path | None) -> Path | None:
+    def resolve_source(self, given: Path | None) -> Path | None:
         src = self.spec.install.source
         if src is None:
             return None
@@ -166,7 +180,7 @@ class Agent:
                 steps.append([*pip, "--no-deps", *spec.no_deps])
             if spec.requirements:
                 steps.append([*pip, *spec.requirements])
-            checkout = self._resolve_source(source)
+            checkout = self.resolve_source(source)
             commit: str | None = None
             try:
                 with log.open("ab") if log else open(os.devnull, "wb") as out:
@@ -234,7 +248,7 @@ def _git_commit(path: Path) -> str | None:
     return done.stdout.strip() if done.returncode == 0 else None
 
 
-_VALIDATE_COMMAND = """#!/usr/bin/env python3
+VALIDATE_COMMAND = """#!/usr/bin/env python3
 \"\"\"validate-submission [DIR]: ask the run's gateway whether DIR (default: the submission folder)
 is a well-formed submission. Checks the format on public files only; it never returns a score.\"\"\"
 import json, os, sys, urllib.error, urllib.request
@@ -259,7 +273,7 @@ def _write_validate_command(bindir: Path) -> None:
     """Every agent venv gets ``validate-submission`` on its PATH (stdlib only)."""
     bindir.mkdir(parents=True, exist_ok=True)
     target = bindir / "validate-submission"
-    target.write_text(_VALIDATE_COMMAND)
+    target.write_text(VALIDATE_COMMAND)
     target.chmod(0o755)
 
 

@@ -59,6 +59,8 @@ class Budgets(Frozen):
     memory_gb: Annotated[float, Field(gt=0)]
     gpus: Annotated[int, Field(ge=0)] = 0
     disk_gb: Annotated[float, Field(gt=0)] = 50
+    #: Processes/threads the sandbox may hold at once (container runtimes): a fork bomb stops here.
+    pids: Annotated[int, Field(gt=0)] = 4096
     #: LLM spend per run, enforced by the gateway; None = no limit of that kind.
     llm_usd: Annotated[float, Field(gt=0)] | None = 10.0
     llm_tokens: Annotated[int, Field(gt=0)] | None = 5_000_000

@@ -36,6 +36,10 @@ app = typer.Typer(
 )
 agents_app = typer.Typer(no_args_is_help=True, help="List and install agents.")
 app.add_typer(agents_app, name="agents")
+images_app = typer.Typer(
+    no_args_is_help=True, help="Build and list the sandbox images (Docker/Podman/Apptainer)."
+)
+app.add_typer(images_app, name="images")
 out = Console()
 err = Console(stderr=True)
 
@@ -59,6 +63,21 @@ def one_line_errors(fn: F) -> F:
             raise typer.Exit(130) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _terminate_as_interrupt(signum: int, _frame: Any) -> None:
+    """SIGTERM (a scheduler's cancel, `kill`) unwinds like Ctrl-C: sandboxes are stopped and
+    removed and run.json says where the run stopped, instead of dying mid-write."""
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+@app.callback()
+def _main() -> None:
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminate_as_interrupt)
 
 
 def emit_json(obj: Any) -> None:
@@ -306,7 +325,12 @@ def run(
         typer.Option("--llm-script", help="With --llm scripted: your own conversation script (YAML)."),
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed passed to the agent (part of the run id).")] = 0,
-    runtime: Annotated[str, typer.Option(help="Where the agent runs: local.")] = "local",
+    runtime: Annotated[
+        str, typer.Option(help="Where the agent runs: local, docker, podman or apptainer (`rexmle doctor`).")
+    ] = "local",
+    gpus: Annotated[
+        int | None, typer.Option("--gpus", help="Override the challenge's GPU budget (0: CPU only).")
+    ] = None,
     time_limit: Annotated[
         int | None, typer.Option("--time-limit", help="Override the wall-clock budget (s).")
     ] = None,
@@ -324,6 +348,7 @@ def run(
         runtime=runtime,
         synthetic=synthetic,
         time_limit_s=time_limit,
+        gpus=gpus,
         llm=llm,
         max_usd=max_usd,
         max_tokens=max_tokens,
@@ -391,6 +416,138 @@ def agents_install(
     log.parent.mkdir(parents=True, exist_ok=True)
     python = a.install(log=log, force=force, source=source)
     out.print(f"{name}: {python} (log {log})")
+
+
+@images_app.command("build")
+@one_line_errors
+def images_build(
+    agent: Annotated[
+        list[str] | None, typer.Option("--agent", "-a", help="Build this agent's image (repeatable).")
+    ] = None,
+    gpu: Annotated[bool, typer.Option("--gpu", help="The CUDA variant (torch CUDA build).")] = False,
+    root: Annotated[
+        str | None,
+        typer.Option(
+            help="Root image with Python 3.11 (default $REXMLE_IMAGE_ROOT or python:3.11-slim-bookworm)."
+        ),
+    ] = None,
+    engine: Annotated[
+        str | None, typer.Option(help="Engine API socket, e.g. unix:///run/podman/podman.sock.")
+    ] = None,
+    source: Annotated[
+        Path | None, typer.Option("--source", help="Checkout of a scaffold that installs from source.")
+    ] = None,
+    apptainer: Annotated[
+        bool, typer.Option("--apptainer", help="Also convert each agent image to a SIF.")
+    ] = False,
+    rebuild: Annotated[bool, typer.Option("--rebuild", help="Build even if the tag exists.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Build the base images (no --agent) or agents' images; tags are content hashes."""
+    from rexmle.runtime import images
+
+    c = images.client(engine)
+    root_ref = root or images.default_root()
+    accel: images.Accelerator = "cuda" if gpu else "cpu"
+    log_path = images.images_dir() / "build.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    built: list[images.ImageRef] = []
+    with log_path.open("ab") as log:
+        if not agent:
+            for stack in ("minimal", "imaging"):
+                if not as_json:
+                    err.print(f"[dim]· base {stack}-{accel} (log {log_path})[/]", highlight=False)
+                built.append(
+                    images.ensure_base(
+                        c, root=root_ref, stack=stack, accelerator=accel, log=log, rebuild=rebuild
+                    )
+                )
+        for name in agent or []:
+            a = agents.get(name)
+            if not as_json:
+                err.print(f"[dim]· agent {name} (log {log_path})[/]", highlight=False)
+            built.append(
+                images.ensure_agent(
+                    c, a, root=root_ref, accelerator=accel, log=log, source=source, rebuild=rebuild
+                )
+            )
+    if apptainer:
+        from rexmle.runtime.apptainer import ApptainerRuntime
+
+        for name in agent or []:
+            ref = ApptainerRuntime().prepare_image(agents.get(name), 1 if gpu else 0, paths.home(), log_path)
+            built.append(ref)
+    if as_json:
+        emit_json([r.model_dump() for r in built])
+        return
+    for r in built:
+        out.print(f"{r.tag}  {r.image_id[:19]}", highlight=False)
+
+
+@images_app.command("rootfs")
+@one_line_errors
+def images_rootfs(
+    tar: Annotated[
+        Path | None,
+        typer.Option("--tar", help="Import this root filesystem tarball instead of bootstrapping."),
+    ] = None,
+    mirror: Annotated[str | None, typer.Option(help="Debian mirror for debootstrap.")] = None,
+    tag: Annotated[str, typer.Option(help="Tag of the imported root image.")] = "rexmle/root:bookworm",
+    engine: Annotated[str | None, typer.Option(help="Engine API socket.")] = None,
+) -> None:
+    """Make a root image without any image registry: debootstrap Debian + Python, then import."""
+    from rexmle.runtime import images
+
+    c = images.client(engine)
+    if tar is None:
+        tar = images.images_dir() / "rootfs-bookworm.tar"
+        if not tar.is_file():
+            err.print(f"[dim]· debootstrap bookworm -> {tar} (about a minute)[/]", highlight=False)
+            with (images.images_dir() / "build.log").open("ab") as log:
+                images.bootstrap_rootfs(tar, log, mirror=mirror)
+    image_id = images.import_rootfs(c, tar, tag)
+    out.print(f"{tag}  {image_id[:19]}  (use --root {tag} or REXMLE_IMAGE_ROOT={tag})", highlight=False)
+
+
+@images_app.command("list")
+@one_line_errors
+def images_list(
+    engine: Annotated[str | None, typer.Option(help="Engine API socket.")] = None, as_json: JsonOpt = False
+) -> None:
+    """The rexmle images in the engine."""
+    from rexmle.runtime import images
+
+    c = images.client(engine)
+    rows = [
+        {"tag": t, "id": i.id, "size_mb": round((i.attrs.get("Size") or 0) / 1e6)}
+        for i in c.images.list()
+        for t in i.tags
+        if t.startswith("rexmle/")
+    ]
+    if as_json:
+        emit_json(rows)
+        return
+    t = Table("tag", "id", "MB")
+    for r in sorted(rows, key=lambda r: r["tag"]):
+        t.add_row(r["tag"], r["id"][:19], str(r["size_mb"]))
+    out.print(t)
+
+
+@app.command()
+@one_line_errors
+def doctor(as_json: JsonOpt = False) -> None:
+    """What this machine can run (engines, GPUs, Apptainer, SLURM, disk) and how to fix the rest."""
+    from rexmle.doctor import run_checks
+
+    checks = run_checks()
+    if as_json:
+        emit_json([c.model_dump() for c in checks])
+        return
+    t = Table("component", "status", "detail", "what to do")
+    colour = {"ok": "green", "warning": "yellow", "missing": "red"}
+    for c in checks:
+        t.add_row(c.component, f"[{colour[c.status]}]{c.status}[/]", c.detail, c.fix)
+    out.print(t)
 
 
 if __name__ == "__main__":

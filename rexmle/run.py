@@ -13,6 +13,7 @@ import contextlib
 import fcntl
 import json
 import shutil
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -27,7 +28,8 @@ from rexmle import data, grading, paths, ranking
 from rexmle.challenge import Budgets, Challenge
 from rexmle.errors import ConfigError, RexmleError
 from rexmle.gateway.meter import Budget, summarise
-from rexmle.runtime import SandboxSpec, get_runtime
+from rexmle.runtime import ExitStatus, SandboxSpec, get_runtime
+from rexmle.runtime.base import SANDBOX_GATEWAY_PORT
 from rexmle.store import Result, RunDir, RunRecord, RunSpec, RunState, versions
 
 Notify = Callable[[str], None]
@@ -69,6 +71,7 @@ def make_spec(
     runtime: str = "local",
     synthetic: bool = False,
     time_limit_s: int | None = None,
+    gpus: int | None = None,
     llm: str | None = None,
     max_usd: float | None = None,
     max_tokens: int | None = None,
@@ -89,6 +92,11 @@ def make_spec(
         if time_limit_s <= 0:
             raise ConfigError("--time-limit must be a positive number of seconds")
         update["wall_time_s"] = int(time_limit_s)
+    if gpus is not None:
+        if gpus < 0:
+            raise ConfigError("--gpus must be 0 or more")
+        update["gpus"] = int(gpus)
+    get_runtime(runtime)  # an unknown runtime: one line naming those that exist
     if max_usd is not None:
         update["llm_usd"] = float(max_usd) if max_usd > 0 else None
     if max_tokens is not None:
@@ -219,11 +227,18 @@ def execute(
                 data_root = data.prepare(ch, synthetic=True, home=home)
             else:
                 data_root = data.require_prepared(ch, synthetic=False, home=home)
-            if not ag.is_installed(home):
-                say(f"installing agent {ag.name} into {ag.venv(home)}")
-            ag.install(home, log=rd.path / "install.log")
             runtime = get_runtime(spec.runtime)
+            image = runtime.prepare_image(ag, spec.budgets.gpus, home, rd.path / "install.log")
+            if image is None:
+                if not ag.is_installed(home):
+                    say(f"installing agent {ag.name} into {ag.venv(home)}")
+                ag.install(home, log=rd.path / "install.log")
+            else:
+                say(f"{runtime.name} image {image.tag} ({image.image_id[:19]})")
+                record.image, record.image_id = image.tag, image.image_id
+                rd.write_record(record)
             seen = runtime.agent_paths(rd.sandbox)
+            host = runtime.host_paths(rd.sandbox)
             settings = ag.settings(spec.synthetic, spec.settings)
             instructions = render_instructions(
                 ch, spec.budgets, spec.synthetic, {k: str(v) for k, v in seen.items()}, ag, settings
@@ -247,21 +262,40 @@ def execute(
                 env["REXMLE_MODEL"] = spec.model
             with contextlib.ExitStack() as llm_stack:
                 gateway = None
+                socket_dir: Path | None = None
                 if ag.spec.uses_llm:
+                    if runtime.gateway_via_socket:  # short path: a Unix socket path has ~100 bytes
+                        socket_dir = Path(tempfile.mkdtemp(prefix=f"rexmle-{spec.run_id[:12]}-"))
+                        socket_dir.chmod(0o755)
+                        llm_stack.callback(shutil.rmtree, socket_dir, True)
+                    roots = {seen[k]: host[k] for k in ("REXMLE_SUBMISSION_DIR", "REXMLE_CODE_DIR")}
                     gateway = llm_stack.enter_context(
-                        _gateway_for(spec, ag, ch, rd, data_root, seen, log_llm_bodies)
+                        _gateway_for(
+                            spec,
+                            ag,
+                            ch,
+                            rd,
+                            data_root,
+                            roots,
+                            log_llm_bodies,
+                            socket_dir / "gateway.sock" if socket_dir else None,
+                        )
                     )
-                    env.update(_llm_env(ag, gateway))
+                    inside = f"http://127.0.0.1:{SANDBOX_GATEWAY_PORT}" if socket_dir else gateway.url
+                    env.update(_llm_env(ag, gateway, inside))
                     say(f"LLM gateway on {gateway.url} ({spec.llm}: {spec.model})")
                 sandbox = SandboxSpec(
                     run_id=spec.run_id,
-                    command=ag.command(home),
+                    command=ag.command(home) if image is None else ag.image_command(),
                     env=env,
                     public_dir=data_root / "public",
                     workdir=rd.sandbox,
                     instructions=instructions,
                     budgets=spec.budgets,
                     log_path=rd.agent_log,
+                    image=image.tag if image else None,
+                    gateway_socket_dir=socket_dir,
+                    read_only_root=ag.spec.read_only_root,
                 )
                 record.state = RunState.running
                 rd.write_record(record)
@@ -278,11 +312,14 @@ def execute(
                 except BaseException:
                     runtime.stop(handle)
                     raise
-                stopped = "time_limit" if status.timed_out else ("llm_budget" if status.stopped else None)
+                stopped = _why_stopped(status)
                 record.agent_ended_at = time.time()
                 record.stopped = stopped
                 if stopped == "llm_budget" and gateway is not None:
                     say(f"stopped the agent: {gateway.meter.reason}")
+                if stopped == "memory":
+                    record.error = f"agent killed by the out-of-memory killer at the {spec.budgets.memory_gb:g} GiB limit"
+                    say(record.error)
             runtime.collect(handle, rd.submission)
             record.agent_exit_code = status.exit_code
             record.state = RunState.grading
@@ -296,7 +333,7 @@ def execute(
                 if status.timed_out
                 else (RunState.done if status.exit_code == 0 or status.stopped else RunState.failed)
             )
-            if final is RunState.failed:
+            if final is RunState.failed and record.error is None:
                 record.error = f"agent exited with code {status.exit_code}"
             usage = summarise(rd.path / "llm.jsonl")
             result = Result(
@@ -343,14 +380,23 @@ def execute(
             raise
 
 
+def _why_stopped(status: ExitStatus) -> str | None:
+    if status.timed_out:
+        return "time_limit"
+    if status.stopped:
+        return "llm_budget"
+    return "memory" if status.oom_killed else None
+
+
 def _gateway_for(
     spec: RunSpec,
     ag: agents.Agent,
     ch: Challenge,
     rd: RunDir,
     data_root: Path,
-    seen: dict[str, Path],
+    validate_roots: dict[Path, Path],
     log_bodies: bool = False,
+    unix_socket: Path | None = None,
 ) -> contextlib.AbstractContextManager[Any]:
     from rexmle.gateway.session import open_gateway
 
@@ -372,24 +418,25 @@ def _gateway_for(
         else ((ag.folder / ag.spec.scripted) if ag.spec.scripted else None),
         scripted_log=rd.path / "scripted_llm.jsonl",
         validator=validator,
-        # the submission and code folders are where an agent's candidates live (host paths:
-        # the local runtime's view; a container runtime maps its own)
-        validate_roots=(seen["REXMLE_SUBMISSION_DIR"], seen["REXMLE_CODE_DIR"]),
+        # the submission and code folders are where an agent's candidates live (as the agent
+        # names them -> where they are on the host)
+        validate_roots=validate_roots,
+        unix_socket=unix_socket,
         extra_chat_aliases=tuple(ag.spec.extra_chat_aliases),
         log_bodies=log_bodies,
     )
 
 
-def _llm_env(ag: agents.Agent, gateway: Any) -> dict[str, str]:
-    """The gateway as the agent sees it: generic REXMLE_* variables plus the scaffold's own."""
+def _llm_env(ag: agents.Agent, gateway: Any, url: str) -> dict[str, str]:
+    """The gateway as the agent sees it (``url``): generic REXMLE_* variables plus the scaffold's own."""
     from rexmle.gateway.server import CHAT_ALIAS, EMBEDDING_ALIAS
 
     values = {
-        "base_url": gateway.url + "/v1",
+        "base_url": url + "/v1",
         "token": gateway.token,
         "chat_model": CHAT_ALIAS,
         "embedding_model": EMBEDDING_ALIAS,
-        "validate_url": gateway.url + "/validate",
+        "validate_url": url + "/validate",
     }
     env = {
         "REXMLE_LLM_BASE_URL": values["base_url"],

@@ -77,6 +77,9 @@ class RunRecord(BaseModel):
     attempts: int = 0
     versions: dict[str, str] = {}
     runtime_info: dict[str, Any] = {}
+    #: Container runtimes: the image the agent ran in, by tag and by id (sha256: pins the bytes).
+    image: str | None = None
+    image_id: str | None = None
     agent_exit_code: int | None = None
     agent_ended_at: float | None = None  # wall-clock time the agent was seen to end (or was stopped)
     stopped: str | None = None
@@ -108,7 +111,7 @@ class Result(BaseModel):
     beats_share: float | None = None
     medal: str | None = None
     llm: str | None = None
-    stopped: str | None = None  # "time_limit" | "llm_budget": the harness stopped the agent
+    stopped: str | None = None  # "time_limit" | "llm_budget" | "memory": why the agent was ended
     cost_usd: float = 0.0
     unpriced_llm_calls: int = 0
     tokens_in: int = 0

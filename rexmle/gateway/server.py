@@ -26,7 +26,7 @@ import secrets
 import shutil
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -53,6 +53,9 @@ _EMBEDDING_FIELDS = {"dimensions", "encoding_format", "user"}
 
 #: Validation callback: (submission dir on the host) -> {"valid": bool, "reason": str|None, ...}
 Validator = Callable[[Path], dict[str, Any]]
+#: Folders ``/validate`` may read: paths as the agent sees them, mapped to the host's (a tuple
+#: means the agent sees host paths, as in the local runtime).
+ValidateRoots = Mapping[Path, Path] | tuple[Path, ...]
 
 
 class Route(BaseModel):
@@ -153,7 +156,7 @@ class Gateway:
         ledger: Path,
         token: str | None = None,
         validator: Validator | None = None,
-        validate_roots: tuple[Path, ...] = (),
+        validate_roots: ValidateRoots = (),
         unix_socket: Path | None = None,
     ) -> None:
         check_config(config)
@@ -162,7 +165,14 @@ class Gateway:
         self.meter = Meter(ledger, config.budget)
         self._routes = {r.alias: r for r in config.routes}
         self._validator = validator
-        self._validate_roots = tuple(p.resolve() for p in validate_roots)
+        # sandbox path -> host path (a container sees /home/submission; the harness reads the host's)
+        pairs = (
+            validate_roots.items()
+            if isinstance(validate_roots, Mapping)
+            else ((p, p) for p in validate_roots)
+        )
+        self._validate_roots = tuple((Path(seen), Path(host).resolve()) for seen, host in pairs)
+        self._unix_socket = unix_socket
         app = web.Application(middlewares=[self._auth], client_max_size=64 * 1024**2)
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/chat/completions", self._chat)
@@ -179,6 +189,8 @@ class Gateway:
 
         litellm.suppress_debug_info = True
         self._server.start()
+        if self._unix_socket is not None:  # the sandbox's user is not ours: let it connect
+            os.chmod(self._unix_socket, 0o666)
         return self
 
     def stop(self) -> None:
@@ -433,12 +445,18 @@ class Gateway:
         return web.json_response(payload)
 
     # -- validation ------------------------------------------------------------------------
-    def _inside_roots(self, path: Path) -> bool:
-        try:
-            real = path.resolve()
-        except OSError:
-            return False
-        return any(real == root or root in real.parents for root in self._validate_roots)
+    def _host_path(self, path: Path) -> Path | None:
+        """The host folder for a folder the agent named, if it lies inside a validate root."""
+        for seen, host in self._validate_roots:
+            if path != seen and seen not in path.parents:
+                continue
+            try:
+                real = (host / path.relative_to(seen)).resolve()
+            except OSError:
+                return None
+            if real == host or host in real.parents:
+                return real
+        return None
 
     async def _validate(self, request: web.Request) -> web.Response:
         """Format check of a submission. JSON ``{"submission_dir": PATH, "table": NAME}`` names a
@@ -457,22 +475,21 @@ class Gateway:
                     {"valid": False, "reason": "multipart field 'file' is missing"}, status=400
                 )
             content = upload.file.read()
-            base = self._validate_roots[0] if self._validate_roots else None
+            base = self._validate_roots[0][1] if self._validate_roots else None
             result = await loop.run_in_executor(None, self._validate_upload, content, base)
             return web.json_response(result)
         body = await self._body(request)
         if isinstance(body, web.Response):
             return body
-        target = Path(str(body.get("submission_dir", "")))
-        if not target.is_absolute() or not self._inside_roots(target) or not target.is_dir():
+        named = Path(str(body.get("submission_dir", "")))
+        target = self._host_path(named) if named.is_absolute() else None
+        if target is None or not target.is_dir():
             return web.json_response(
                 {"valid": False, "reason": "submission_dir must be a folder inside your sandbox"}, status=400
             )
         table = str(body.get("table") or "submission.csv")
         if "/" in table or table in (".", "..") or not (target / table).is_file():
-            return web.json_response(
-                {"valid": False, "reason": f"no table {table!r} in {target}"}, status=400
-            )
+            return web.json_response({"valid": False, "reason": f"no table {table!r} in {named}"}, status=400)
         if table == "submission.csv":
             result = await loop.run_in_executor(None, self._validator, target)
         else:  # a scaffold's per-node table (ML-Master: submission_<node>.csv) checked as submission.csv

@@ -18,7 +18,15 @@ from pydantic import SecretStr
 from rexmle.errors import ConfigError
 from rexmle.gateway.meter import Budget
 from rexmle.gateway.scripted import ScriptedLLM, load_script
-from rexmle.gateway.server import CHAT_ALIAS, EMBEDDING_ALIAS, Gateway, GatewayConfig, Route, Validator
+from rexmle.gateway.server import (
+    CHAT_ALIAS,
+    EMBEDDING_ALIAS,
+    Gateway,
+    GatewayConfig,
+    Route,
+    ValidateRoots,
+    Validator,
+)
 
 LlmMode = Literal["provider", "scripted"]
 SCRIPTED_MODEL = "openai/gpt-4o-mini"
@@ -40,7 +48,8 @@ def open_gateway(
     script: Path | None = None,
     scripted_log: Path | None = None,
     validator: Validator | None = None,
-    validate_roots: tuple[Path, ...] = (),
+    validate_roots: ValidateRoots = (),
+    unix_socket: Path | None = None,
     log_bodies: bool = False,
     extra_chat_aliases: tuple[str, ...] = (),
 ) -> Iterator[Gateway]:
@@ -76,6 +85,8 @@ def open_gateway(
         chat = routes[0]
         routes += tuple(chat.model_copy(update={"alias": alias}) for alias in extra_chat_aliases)
         config = GatewayConfig(routes=routes, budget=budget, log_bodies=log_bodies)
-        gateway = Gateway(config, ledger, validator=validator, validate_roots=validate_roots)
+        gateway = Gateway(
+            config, ledger, validator=validator, validate_roots=validate_roots, unix_socket=unix_socket
+        )
         stack.enter_context(gateway)
         yield gateway

@@ -11,12 +11,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
 from rexmle.challenge import Budgets
 from rexmle.errors import NotFoundError
+
+if TYPE_CHECKING:
+    from rexmle.agent import Agent
+    from rexmle.runtime.images import ImageRef
 
 #: What the agent sees, identical in every runtime (container paths; local maps them).
 SANDBOX_PATHS = {
@@ -26,6 +30,46 @@ SANDBOX_PATHS = {
     "REXMLE_LOGS_DIR": "/home/logs",
     "REXMLE_INSTRUCTIONS": "/home/instructions.md",
 }
+#: Container runtimes reach the gateway through its Unix socket, bind-mounted here, and an
+#: in-sandbox forwarder (sandbox_init.py) serving it on this loopback port.
+SANDBOX_SOCKET_DIR = "/run/rexmle"
+SANDBOX_GATEWAY_SOCKET = f"{SANDBOX_SOCKET_DIR}/gateway.sock"
+SANDBOX_GATEWAY_PORT = 7700
+#: Seconds between SIGTERM and SIGKILL when the harness stops an agent (REXMLE_STOP_GRACE_S).
+DEFAULT_GRACE_S = 3.0
+
+
+def grace_s() -> float:
+    import os
+
+    return float(os.environ.get("REXMLE_STOP_GRACE_S", DEFAULT_GRACE_S))
+
+
+def host_layout(workdir: Path) -> dict[str, Path]:
+    """Where a run's sandbox folders live on the host (keys of SANDBOX_PATHS). The local runtime
+    shows the agent these paths; container runtimes mount them at SANDBOX_PATHS (except data:
+    containers mount the public folder itself)."""
+    return {
+        "REXMLE_DATA_DIR": workdir / "data",
+        "REXMLE_SUBMISSION_DIR": workdir / "submission",
+        "REXMLE_CODE_DIR": workdir / "code",
+        "REXMLE_LOGS_DIR": workdir / "logs",
+        "REXMLE_INSTRUCTIONS": workdir / "instructions.md",
+    }
+
+
+def copy_submission(workdir: Path, dest: Path) -> None:
+    """Copy the sandbox's submission folder to ``dest`` (symlinks kept as links, so an escape
+    stays detectable by the grader)."""
+    import shutil
+
+    if dest.exists():
+        shutil.rmtree(dest)
+    src = host_layout(workdir)["REXMLE_SUBMISSION_DIR"]
+    if src.is_dir():
+        shutil.copytree(src, dest, symlinks=True)
+    else:
+        dest.mkdir(parents=True)
 
 
 class SandboxSpec(BaseModel):
@@ -39,7 +83,12 @@ class SandboxSpec(BaseModel):
     instructions: str
     budgets: Budgets
     log_path: Path
+    #: The image to run (container runtimes; from ``Runtime.prepare_image``).
     image: str | None = None
+    #: Host folder holding the gateway's Unix socket (container runtimes mount it read-only).
+    gateway_socket_dir: Path | None = None
+    #: Container runtimes: mount the image's root filesystem read-only (agent.yaml).
+    read_only_root: bool = True
 
 
 class ExitStatus(BaseModel):
@@ -49,15 +98,28 @@ class ExitStatus(BaseModel):
     #: True when the harness stopped the agent early because ``should_stop`` said so
     #: (for example the LLM budget is spent).
     stopped: bool = False
+    #: The kernel's OOM killer ended the agent at the memory limit (container runtimes).
+    oom_killed: bool = False
 
 
 @runtime_checkable
 class Runtime(Protocol):
     name: str
     isolation: str
+    #: True: the agent reaches the gateway through its Unix socket (``SANDBOX_GATEWAY_*``);
+    #: False: through the gateway's TCP address on the host loopback.
+    gateway_via_socket: bool
 
     def agent_paths(self, workdir: Path) -> dict[str, Path]:
         """The paths the agent sees (keys of SANDBOX_PATHS), for its instructions."""
+        ...
+
+    def host_paths(self, workdir: Path) -> dict[str, Path]:
+        """Where those paths are on the host (what the harness reads and validates)."""
+        ...
+
+    def prepare_image(self, agent: Agent, gpus: int, home: Path, log: Path) -> ImageRef | None:
+        """Make sure the agent's image exists (building it if needed); None for no image."""
         ...
 
     def start(self, spec: SandboxSpec) -> Any: ...
@@ -86,7 +148,9 @@ def register(name: str) -> Callable[[Callable[[], Runtime]], Callable[[], Runtim
 
 
 def get_runtime(name: str) -> Runtime:
-    import rexmle.runtime.local  # noqa: F401  (registers "local")
+    import rexmle.runtime.apptainer
+    import rexmle.runtime.docker
+    import rexmle.runtime.local  # noqa: F401  (each module registers its backends)
 
     if name not in _REGISTRY:
         raise NotFoundError(f"unknown runtime {name!r} (available: {', '.join(sorted(_REGISTRY))})")

@@ -7,7 +7,7 @@ public files only, made read-only, environment variables naming only that sandbo
 environment rebuilt from an allow-list (no provider keys, no ``REXMLE_HOME``).
 
 Enforced here: wall-clock (SIGTERM to the whole group at the deadline, SIGKILL after a
-grace period), CPU count (affinity + thread env vars), core dumps off, GPU visibility.
+grace period; process.py), CPU count (affinity + thread env vars), core dumps off, GPU visibility.
 Not enforced here: memory and disk (the docker runtime enforces those).
 """
 
@@ -17,28 +17,20 @@ import contextlib
 import os
 import resource
 import shutil
-import signal
 import stat
-import subprocess
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rexmle.runtime.base import ExitStatus, SandboxSpec, register
+from rexmle.runtime import process
+from rexmle.runtime.base import ExitStatus, SandboxSpec, copy_submission, host_layout, register
+from rexmle.runtime.process import ProcessHandle
+
+if TYPE_CHECKING:
+    from rexmle.agent import Agent
+    from rexmle.runtime.images import ImageRef
 
 PASS_THROUGH = ("LANG", "LC_ALL", "TZ", "TERM", "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS")
-DEFAULT_GRACE_S = 10.0
-POLL_S = 0.25
-
-
-@dataclass
-class LocalHandle:
-    proc: subprocess.Popen[bytes]
-    root: Path
-    started: float
-    log: Any
 
 
 def _link_tree(src: Path, dst: Path) -> None:
@@ -68,17 +60,18 @@ def _make_writable(path: Path) -> None:
 class LocalRuntime:
     name = "local"
     isolation = "none"
+    gateway_via_socket = False
+
+    def host_paths(self, workdir: Path) -> dict[str, Path]:
+        return self.agent_paths(workdir)
+
+    def prepare_image(self, agent: Agent, gpus: int, home: Path, log: Path) -> ImageRef | None:
+        return None
 
     def agent_paths(self, workdir: Path) -> dict[str, Path]:
-        return {
-            "REXMLE_DATA_DIR": workdir / "data",
-            "REXMLE_SUBMISSION_DIR": workdir / "submission",
-            "REXMLE_CODE_DIR": workdir / "code",
-            "REXMLE_LOGS_DIR": workdir / "logs",
-            "REXMLE_INSTRUCTIONS": workdir / "instructions.md",
-        }
+        return host_layout(workdir)
 
-    def start(self, spec: SandboxSpec) -> LocalHandle:
+    def start(self, spec: SandboxSpec) -> ProcessHandle:
         root = spec.workdir
         if root.exists():
             _make_writable(root)
@@ -111,76 +104,31 @@ class LocalRuntime:
             resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
             os.sched_setaffinity(0, affinity)
 
-        spec.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = spec.log_path.open("ab")
-        proc = subprocess.Popen(
+        return process.spawn(
             spec.command,
-            cwd=dirs["REXMLE_CODE_DIR"],
             env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=preexec,
+            cwd=dirs["REXMLE_CODE_DIR"],
+            log_path=spec.log_path,
+            root=root,
+            preexec=preexec,
         )
-        return LocalHandle(proc=proc, root=root, started=time.monotonic(), log=log)
 
     def wait(
-        self, handle: LocalHandle, timeout: float, should_stop: Callable[[], bool] | None = None
+        self, handle: ProcessHandle, timeout: float, should_stop: Callable[[], bool] | None = None
     ) -> ExitStatus:
-        end = time.monotonic() + max(0.0, timeout)
-        code: int | None = None
-        timed_out = stopped = False
-        while True:
-            left = end - time.monotonic()
-            try:
-                code = handle.proc.wait(timeout=max(0.0, min(left, POLL_S)))
-                break
-            except subprocess.TimeoutExpired:
-                pass
-            if should_stop is not None and should_stop():
-                stopped = True
-                break
-            if left <= POLL_S:
-                timed_out = True
-                break
-        if timed_out or stopped:
-            self.stop(handle)
-            code = handle.proc.returncode
-        else:
-            self._kill_group(handle, signal.SIGKILL)  # reap anything the agent left behind
-        elapsed = time.monotonic() - handle.started
-        handle.log.close()
-        return ExitStatus(exit_code=code, timed_out=timed_out, agent_time_s=elapsed, stopped=stopped)
+        return process.wait(handle, timeout, should_stop)
 
-    def _kill_group(self, handle: LocalHandle, sig: int) -> None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(handle.proc.pid, sig)
+    def stop(self, handle: ProcessHandle) -> None:
+        process.stop(handle)
 
-    def stop(self, handle: LocalHandle) -> None:
-        """SIGTERM the whole process group, then SIGKILL after the grace period."""
-        self._kill_group(handle, signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            handle.proc.wait(timeout=float(os.environ.get("REXMLE_STOP_GRACE_S", DEFAULT_GRACE_S)))
-        self._kill_group(handle, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            handle.proc.wait(timeout=10)
-
-    def collect(self, handle: LocalHandle, dest: Path) -> None:
-        """Copy the submission out (symlinks kept as links, so escapes stay detectable)."""
-        if dest.exists():
-            shutil.rmtree(dest)
-        src = handle.root / "submission"
-        if src.is_dir():
-            shutil.copytree(src, dest, symlinks=True)
-        else:
-            dest.mkdir(parents=True)
+    def collect(self, handle: ProcessHandle, dest: Path) -> None:
+        copy_submission(handle.root, dest)
         data = handle.root / "data"
         if data.exists():
             _make_writable(data)
             shutil.rmtree(data, ignore_errors=True)
 
-    def info(self, handle: LocalHandle) -> dict[str, Any]:
+    def info(self, handle: ProcessHandle) -> dict[str, Any]:
         return {"runtime": self.name, "isolation": self.isolation, "pid": handle.proc.pid}
 
 

@@ -1,0 +1,476 @@
+"""Sandbox images: a base per software stack and accelerator, and one layer per agent.
+
+Built with the Docker SDK from ``containers/`` (Dockerfiles, stacks) and ``agents/<name>/``.
+The build never needs network access: Python packages are resolved on the host into a
+wheelhouse (``pip wheel``, with the host's own pip configuration, caches and indexes) and
+copied into the build context; the Dockerfile's ``RUN`` steps install with ``--no-index``
+and are built with ``network_mode="none"``. What the build does need is a *root* image with
+CPython 3.11 (``python3 -m venv``):
+
+- with a registry: ``python:3.11-slim-bookworm`` (the default; pulled once), or
+- without one: ``rexmle images rootfs`` bootstraps Debian bookworm with ``debootstrap``
+  (or imports a root filesystem tarball you bring) as ``rexmle/root:bookworm``; then
+  ``--root rexmle/root:bookworm`` or ``REXMLE_IMAGE_ROOT``.
+
+Tags are content hashes of the build's *inputs* (Dockerfile, stack, sandbox scripts, root
+image id; for an agent layer its base tag, folder, install spec and source commit), so an
+image is rebuilt exactly when something it is made of changed, and a run can find its image
+without building anything. The image *id* (``sha256:...``) recorded in each run's
+``run.json`` pins what actually ran.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from rexmle import paths
+from rexmle.errors import ConfigError, RexmleError
+
+if TYPE_CHECKING:
+    import docker
+
+    from rexmle.agent import Agent
+
+Accelerator = Literal["cpu", "cuda"]
+Stack = Literal["minimal", "imaging"]
+
+DEFAULT_ROOT = "python:3.11-slim-bookworm"
+OFFLINE_ROOT = "rexmle/root:bookworm"
+IMAGE_PYTHON = (3, 11)
+#: Packages the root filesystem needs for the base Dockerfile (debootstrap --include).
+ROOTFS_PACKAGES = ("python3", "python3-venv")
+
+
+class EngineUnavailable(RexmleError):
+    pass
+
+
+class ImageRef(BaseModel):
+    """A built image: the tag runs ask for and the id that pins what ran."""
+
+    model_config = ConfigDict(frozen=True)
+
+    tag: str
+    image_id: str
+    stack: Stack
+    accelerator: Accelerator
+    agent: str | None = None
+
+
+def scaffold_io() -> Path:
+    """The launchers' shared stdlib helper (agents/scaffold_io.py), placed beside every agent."""
+    import rexmle.agents as pkg
+
+    return Path(next(iter(pkg.__path__))) / "scaffold_io.py"
+
+
+def containers_dir() -> Path:
+    import rexmle.containers as pkg
+
+    return Path(next(iter(pkg.__path__)))
+
+
+def default_root() -> str:
+    return os.environ.get("REXMLE_IMAGE_ROOT") or DEFAULT_ROOT
+
+
+def client(base_url: str | None = None) -> docker.DockerClient:
+    """A Docker SDK client for ``base_url`` (``unix:///...``; Podman's socket works too), or
+    the environment's engine (``DOCKER_HOST``, else /var/run/docker.sock)."""
+    try:
+        import docker
+        from docker.errors import DockerException
+    except ImportError:  # pragma: no cover - docker is a harness dependency
+        raise EngineUnavailable("the Docker SDK is not installed (pip install docker)") from None
+    where = base_url or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    try:
+        c = docker.DockerClient(base_url=base_url) if base_url else docker.from_env()
+        c.ping()
+    except DockerException as exc:
+        reason = " ".join(str(exc).split())[:160]
+        raise EngineUnavailable(
+            f"no container engine answers at {where} ({reason}); start dockerd (or `podman system "
+            "service`) and/or set DOCKER_HOST; `rexmle doctor` shows what this machine has"
+        ) from None
+    return c
+
+
+def engine_name(c: docker.DockerClient) -> str:
+    """'Docker 20.10.24' or 'Podman Engine 4.3.1' (from the engine's own version report)."""
+    info = c.version()
+    for comp in info.get("Components") or []:
+        if "podman" in str(comp.get("Name", "")).lower():
+            return f"Podman {comp.get('Version', info.get('Version'))}"
+    return f"Docker {info.get('Version', '?')}"
+
+
+def _hash(parts: Iterable[bytes | str]) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        data = part.encode() if isinstance(part, str) else part
+        h.update(len(data).to_bytes(8, "little"))
+        h.update(data)
+    return h.hexdigest()[:16]
+
+
+def _tree_bytes(root: Path) -> list[bytes]:
+    """Path + content of every file under root (sorted; caches excluded) for hashing."""
+    out: list[bytes] = []
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
+            out += [str(path.relative_to(root)).encode(), path.read_bytes()]
+    return out
+
+
+def _sandbox_scripts() -> dict[str, bytes]:
+    """The two stdlib programs every image carries in /opt/rexmle/bin."""
+    from rexmle.agent import VALIDATE_COMMAND
+
+    init = (Path(__file__).parent / "sandbox_init.py").read_bytes()
+    return {"sandbox-init": init, "validate-submission": VALIDATE_COMMAND.encode()}
+
+
+def stack_file(stack: Stack) -> Path:
+    return containers_dir() / "stacks" / f"{stack}.txt"
+
+
+def _requirements(text: str) -> list[str]:
+    return [ln.split("#", 1)[0].strip() for ln in text.splitlines() if ln.split("#", 1)[0].strip()]
+
+
+def base_tag(c: docker.DockerClient, root: str, stack: Stack, accelerator: Accelerator) -> str:
+    root_id = root_image(c, root).id
+    dockerfile = (containers_dir() / "base" / "Dockerfile").read_bytes()
+    scripts = _sandbox_scripts()
+    digest = _hash(
+        [dockerfile, stack_file(stack).read_bytes(), accelerator, str(root_id), *scripts, *scripts.values()]
+    )
+    return f"rexmle/base-{stack}-{accelerator}:{digest}"
+
+
+def agent_tag(agent: Agent, base: str, source_commit: str | None) -> str:
+    dockerfile = (containers_dir() / "agent" / "Dockerfile").read_bytes()
+    shared = scaffold_io().read_bytes()
+    digest = _hash(
+        [
+            base,
+            dockerfile,
+            shared,
+            agent.spec.install.model_dump_json(),
+            source_commit or "",
+            *_tree_bytes(agent.folder),
+        ]
+    )
+    return f"rexmle/agent-{agent.name}:{digest}"
+
+
+def accelerator_for(gpus: int) -> Accelerator:
+    return "cuda" if gpus > 0 else "cpu"
+
+
+def stack_for(agent: Agent) -> Stack:
+    return agent.spec.image_stack
+
+
+def root_image(c: docker.DockerClient, root: str) -> Any:
+    """The root image, pulled if it is not local; a clear line if neither works."""
+    from docker.errors import APIError, ImageNotFound
+
+    try:
+        return c.images.get(root)
+    except ImageNotFound:
+        pass
+    try:
+        return c.images.pull(root)
+    except APIError as exc:
+        raise ConfigError(
+            f"root image {root!r} is neither local nor pullable ({' '.join(str(exc).split())[:120]}); "
+            f"without a registry run `rexmle images rootfs` and use --root {OFFLINE_ROOT} "
+            "(or REXMLE_IMAGE_ROOT)"
+        ) from None
+
+
+def find_image(c: docker.DockerClient, tag: str) -> Any | None:
+    from docker.errors import ImageNotFound
+
+    try:
+        return c.images.get(tag)
+    except ImageNotFound:
+        return None
+
+
+# -- wheelhouses -------------------------------------------------------------------------------
+
+
+def _wheel_name(filename: str) -> tuple[str, str]:
+    name, version = filename.split("-")[:2]
+    return re.sub(r"[-_.]+", "-", name).lower(), version
+
+
+def _check_host_python() -> None:
+    if sys.version_info[:2] != IMAGE_PYTHON:
+        want = ".".join(map(str, IMAGE_PYTHON))
+        raise ConfigError(
+            f"the image's Python is {want} and wheels are resolved by the harness's interpreter "
+            f"({sys.version_info.major}.{sys.version_info.minor}): run `rexmle images build` from a "
+            f"Python {want} environment"
+        )
+
+
+def build_wheelhouse(
+    requirements: list[str],
+    dest: Path,
+    log: Any,
+    no_deps: list[str] = (),  # type: ignore[assignment]
+    constraints: list[str] = (),  # type: ignore[assignment]
+) -> list[str]:
+    """``pip wheel`` the requirements into a fresh ``dest`` with the host's pip; returns the files.
+    (pip's own cache makes a rebuild cheap; a fresh folder keeps stale versions out.)"""
+    shutil.rmtree(dest, ignore_errors=True)
+    dest.mkdir(parents=True)
+    if not requirements and not no_deps:
+        return []
+    _check_host_python()
+    pip = [sys.executable, "-m", "pip", "wheel", "--disable-pip-version-check", "--wheel-dir", str(dest)]
+    with tempfile.TemporaryDirectory() as tmp:
+        extra: list[str] = []
+        if constraints:
+            cfile = Path(tmp) / "constraints.txt"
+            cfile.write_text("\n".join(constraints) + "\n")
+            extra = ["--constraint", str(cfile)]
+        steps = []
+        if no_deps:
+            steps.append([*pip, "--no-deps", *no_deps])
+        if requirements:
+            steps.append([*pip, *extra, *requirements])
+        for cmd in steps:
+            log.write(f"$ {' '.join(cmd)}\n".encode())
+            log.flush()
+            done = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT)
+            if done.returncode != 0:
+                raise RexmleError(f"resolving wheels failed (pip exit {done.returncode}); see {log.name}")
+    return sorted(p.name for p in dest.glob("*.whl"))
+
+
+# -- builds ------------------------------------------------------------------------------------
+
+
+def _docker_build(
+    c: docker.DockerClient, context: Path, tag: str, buildargs: dict[str, str], log: Any
+) -> Any:
+    """Legacy-builder build (works without BuildKit and against Podman's compat API), no network."""
+    log.write(f"$ build {tag} from {context} {buildargs}\n".encode())
+    log.flush()
+    error: str | None = None
+    for chunk in c.api.build(
+        path=str(context),
+        tag=tag,
+        buildargs=buildargs,
+        rm=True,
+        forcerm=True,
+        network_mode="none",
+        pull=False,
+        decode=True,
+        labels={"org.rexmle.tag": tag},
+    ):
+        if "stream" in chunk:
+            log.write(str(chunk["stream"]).encode())
+        if "error" in chunk:
+            error = " ".join(str(chunk["error"]).split())
+            log.write(f"ERROR {error}\n".encode())
+    log.flush()
+    image = find_image(c, tag)
+    if error or image is None:
+        raise RexmleError(f"building {tag} failed: {(error or 'no image produced')[:200]}; see {log.name}")
+    return image
+
+
+def images_dir(home: Path | None = None) -> Path:
+    return (home or paths.home()) / "images"
+
+
+def ensure_base(
+    c: docker.DockerClient,
+    *,
+    root: str,
+    stack: Stack,
+    accelerator: Accelerator,
+    log: Any,
+    home: Path | None = None,
+    rebuild: bool = False,
+) -> ImageRef:
+    tag = base_tag(c, root, stack, accelerator)
+    image = None if rebuild else find_image(c, tag)
+    if image is None:
+        with tempfile.TemporaryDirectory(dir=_tmp_parent(home)) as tmp:
+            ctx = Path(tmp)
+            shutil.copy2(containers_dir() / "base" / "Dockerfile", ctx / "Dockerfile")
+            reqs = _requirements(stack_file(stack).read_text())
+            (ctx / "requirements.txt").write_text("\n".join(reqs) + "\n")
+            wheels = build_wheelhouse(reqs, _wheel_cache(home, tag), log)
+            (ctx / "wheels").mkdir()
+            for w in wheels:
+                _link_or_copy(_wheel_cache(home, tag) / w, ctx / "wheels" / w)
+            if accelerator == "cuda" and any("+cpu" in w for w in wheels if w.startswith("torch-")):
+                raise ConfigError(
+                    "the CUDA image resolved a CPU build of torch (your pip configuration prefers a CPU "
+                    "wheel): build it where the default index serves the CUDA wheels"
+                )
+            (ctx / "bin").mkdir()
+            for name, content in _sandbox_scripts().items():
+                (ctx / "bin" / name).write_bytes(content)
+            image = _docker_build(c, ctx, tag, {"ROOT": root, "ACCELERATOR": accelerator}, log)
+            (images_dir(home) / "stacks").mkdir(parents=True, exist_ok=True)
+            (images_dir(home) / "stacks" / f"{tag.replace('/', '_').replace(':', '_')}.txt").write_text(
+                "\n".join(wheels) + "\n"
+            )
+    return ImageRef(tag=tag, image_id=image.id, stack=stack, accelerator=accelerator)
+
+
+def _tmp_parent(home: Path | None) -> Path:
+    parent = images_dir(home) / "tmp"
+    parent.mkdir(parents=True, exist_ok=True)
+    return parent
+
+
+def _wheel_cache(home: Path | None, tag: str) -> Path:
+    return images_dir(home) / "wheels" / tag.split(":")[0].replace("/", "_")
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def _base_wheels(home: Path | None, base: str) -> list[str]:
+    f = images_dir(home) / "stacks" / f"{base.replace('/', '_').replace(':', '_')}.txt"
+    return [w for w in f.read_text().split() if w] if f.is_file() else []
+
+
+def ensure_agent(
+    c: docker.DockerClient,
+    agent: Agent,
+    *,
+    root: str,
+    accelerator: Accelerator,
+    log: Any,
+    home: Path | None = None,
+    source: Path | None = None,
+    rebuild: bool = False,
+) -> ImageRef:
+    """The agent's image over its base; built when missing (or ``rebuild``)."""
+    stack = stack_for(agent)
+    base = ensure_base(c, root=root, stack=stack, accelerator=accelerator, log=log, home=home)
+    checkout = agent.resolve_source(source)
+    commit = agent.spec.install.source.commit if agent.spec.install.source else None
+    tag = agent_tag(agent, base.tag, commit)
+    image = None if rebuild else find_image(c, tag)
+    if image is None:
+        if agent.spec.install.source is not None and checkout is None:
+            src = agent.spec.install.source
+            raise ConfigError(
+                f"agent {agent.name!r} is installed from source: give a checkout of {src.repository} at "
+                f"{src.commit[:12]} with --source PATH or ${src.env}"
+            )
+        with tempfile.TemporaryDirectory(dir=_tmp_parent(home)) as tmp:
+            ctx = Path(tmp)
+            shutil.copy2(containers_dir() / "agent" / "Dockerfile", ctx / "Dockerfile")
+            install = ctx / "install"
+            (install / "wheels").mkdir(parents=True)
+            spec = agent.spec.install
+            base_wheels = _base_wheels(home, base.tag)
+            have = {_wheel_name(w)[0] for w in base_wheels}
+            pins = [f"{n}=={v}" for n, v in map(_wheel_name, base_wheels)]
+            cache = images_dir(home) / "wheels" / f"agent-{agent.name}"
+            shutil.rmtree(cache, ignore_errors=True)
+            wheels = build_wheelhouse(list(spec.requirements), cache, log, list(spec.no_deps), pins)
+            for w in wheels:
+                if _wheel_name(w)[0] not in have:  # the base has it already
+                    _link_or_copy(cache / w, install / "wheels" / w)
+            script = ["set -e", "PIP='/opt/rexmle/venv/bin/pip install --no-cache-dir --no-index'"]
+            script.append("W=/tmp/install/wheels")
+            if spec.no_deps:
+                script.append(f"$PIP --no-deps --find-links $W {' '.join(_q(r) for r in spec.no_deps)}")
+            if spec.requirements:
+                script.append(f"$PIP --find-links $W {' '.join(_q(r) for r in spec.requirements)}")
+            (install / "install.sh").write_text("\n".join(script) + "\n")
+            agents_ctx = ctx / "agents"
+            agents_ctx.mkdir()
+            shutil.copy2(scaffold_io(), agents_ctx / "scaffold_io.py")
+            shutil.copytree(
+                agent.folder, agents_ctx / agent.name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+            )
+            (ctx / "src").mkdir()
+            if checkout is not None:
+                shutil.copytree(
+                    checkout,
+                    ctx / "src" / agent.name,
+                    ignore=shutil.ignore_patterns(".git", "__pycache__", "logs", "workspaces"),
+                )
+            image = _docker_build(c, ctx, tag, {"BASE": base.tag}, log)
+    return ImageRef(tag=tag, image_id=image.id, stack=stack, accelerator=accelerator, agent=agent.name)
+
+
+def _q(req: str) -> str:
+    return "'" + req.replace("'", "'\\''") + "'"
+
+
+# -- root filesystems -------------------------------------------------------------------------
+
+
+def import_rootfs(c: docker.DockerClient, tarball: Path, tag: str = OFFLINE_ROOT) -> str:
+    """``docker import`` a root filesystem tarball (debootstrap, busybox, ``docker export``)."""
+    if not tarball.is_file():
+        raise ConfigError(f"{tarball}: no such file")
+    repo, _, version = tag.partition(":")
+    with tarball.open("rb") as f:
+        c.api.import_image_from_data(f, repository=repo, tag=version or "latest")
+    image = find_image(c, tag)
+    if image is None:
+        raise RexmleError(f"importing {tarball} as {tag} produced no image")
+    return str(image.id)
+
+
+def bootstrap_rootfs(dest: Path, log: Any, mirror: str | None = None, suite: str = "bookworm") -> Path:
+    """Debian ``suite`` (minbase + Python) with debootstrap, packed as ``dest`` (a tarball).
+
+    debootstrap fetches from a Debian mirror (a package registry, not an image registry); it
+    needs root. The tarball is kept so the root can be imported again without fetching.
+    """
+    tool = shutil.which("debootstrap", path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin")
+    if tool is None:
+        raise ConfigError("debootstrap is not installed (Debian/Ubuntu: apt-get install debootstrap)")
+    if os.geteuid() != 0:
+        raise ConfigError(
+            "debootstrap needs root; or bring a root filesystem tarball: rexmle images rootfs --tar FILE"
+        )
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=dest.parent) as tmp:
+        target = Path(tmp) / "root"
+        cmd = [tool, "--variant=minbase", f"--include={','.join(ROOTFS_PACKAGES)}", suite, str(target)]
+        if mirror:
+            cmd.append(mirror)
+        log.write(f"$ {' '.join(cmd)}\n".encode())
+        log.flush()
+        done = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT)
+        if done.returncode != 0:
+            raise RexmleError(f"debootstrap failed (exit {done.returncode}); see {log.name}")
+        partial = dest.with_suffix(".partial")
+        packed = subprocess.run(["tar", "-C", str(target), "-cf", str(partial), "."], stdout=log, stderr=log)
+        if packed.returncode != 0:
+            raise RexmleError(f"packing the root filesystem failed; see {log.name}")
+        partial.replace(dest)
+    return dest

@@ -1,0 +1,281 @@
+"""The Docker runtime against a real engine: images, end-to-end runs, and the sandbox's walls.
+
+Marker ``docker`` (``make test-docker``; .ci/run starts dockerd first). The images are built
+from a root filesystem imported without any registry (``rexmle images rootfs``), once per
+engine: tags are content hashes, so later sessions reuse them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from rexmle import run as runs
+from rexmle.runtime import images
+from rexmle.runtime.docker import HARNESS_LABEL, DockerRuntime
+from rexmle.store import RunDir, RunSpec
+
+pytestmark = pytest.mark.docker
+
+ROOT = images.OFFLINE_ROOT
+
+
+@pytest.fixture(scope="module")
+def engine() -> Iterator[object]:
+    try:
+        c = images.client()
+    except images.EngineUnavailable as exc:
+        if os.environ.get("CI"):
+            raise  # CI starts dockerd: a missing engine there is a failure, not a skip
+        pytest.skip(str(exc))
+    if images.find_image(c, ROOT) is None:
+        done = subprocess.run(
+            [sys.executable, "-m", "rexmle.cli", "images", "rootfs"], capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+    yield c
+
+
+@pytest.fixture
+def docker_home(engine: object, home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("REXMLE_IMAGE_ROOT", ROOT)
+    return home
+
+
+def _spec(agent: str, **budget: object) -> RunSpec:
+    spec = runs.make_spec("isles22", agent, runtime="docker", synthetic=True, **_llm(agent))
+    if budget:
+        spec = spec.model_copy(update={"budgets": spec.budgets.model_copy(update=budget)})
+    return spec
+
+
+def _llm(agent: str) -> dict[str, object]:
+    return {"llm": "scripted"} if agent == "jailbreak" else {}
+
+
+def _with_settings(spec: RunSpec, **settings: object) -> RunSpec:
+    return spec.model_copy(update={"settings": {**spec.settings, **settings}})
+
+
+def _report(spec: RunSpec, home: Path) -> dict[str, object]:
+    return json.loads((runs.run_dir(spec, home) / "sandbox" / "logs" / "jailbreak.json").read_text())
+
+
+@pytest.mark.parametrize("agent", ["dummy", "baseline"])
+def test_builtin_agents_run_in_docker_graded_and_ranked(docker_home: Path, agent: str) -> None:
+    spec = _spec(agent)
+    result = runs.execute(spec, home=docker_home)
+    assert result.state.value == "done", RunDir(runs.run_dir(spec, docker_home)).agent_log.read_text()[-2000:]
+    assert result.valid and result.percentile is not None and result.rank is not None
+    assert result.isolation == "container"
+    record = json.loads((runs.run_dir(spec, docker_home) / "run.json").read_text())
+    assert record["image"].startswith(f"rexmle/agent-{agent}:")
+    assert record["image_id"].startswith("sha256:")
+    info = record["runtime_info"]
+    assert info["network"] == "none" and info["user"] == "1000:1000" and info["read_only_root"]
+    assert info["image_id"] == record["image_id"]
+    assert not engine_containers(spec.run_id), "the container must be removed after the run"
+    if agent == "baseline":
+        dummy = runs.execute(_spec("dummy"), home=docker_home)
+        assert result.metrics["dice"] > dummy.metrics["dice"]
+
+
+def engine_containers(run_id: str) -> list[str]:
+    c = images.client()
+    return [x.name for x in c.containers.list(all=True, filters={"label": f"org.rexmle.run={run_id}"})]
+
+
+class _Listener:
+    """A TCP listener of ours that records every connection it accepts."""
+
+    def __init__(self, host: str = "127.0.0.1", netns: str | None = None) -> None:
+        self.accepted = 0
+        if netns is None:
+            self.sock = socket.socket()
+            self.sock.bind((host, 0))
+            self.sock.listen(8)
+            self.port = self.sock.getsockname()[1]
+            threading.Thread(target=self._serve, daemon=True).start()
+            self.proc = None
+        else:  # a listener process inside the network namespace
+            code = (
+                "import socket,sys;s=socket.socket();s.bind((sys.argv[1],0));s.listen(8);"
+                "print(s.getsockname()[1],flush=True);n=0\n"
+                "while True:\n c,_=s.accept();n+=1;print('accepted',n,flush=True);c.close()"
+            )
+            self.proc = subprocess.Popen(
+                ["ip", "netns", "exec", netns, sys.executable, "-c", code, host],
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            assert self.proc.stdout is not None
+            self.port = int(self.proc.stdout.readline())
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.accepted += 1
+            conn.close()
+
+    def close(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+        else:
+            self.sock.close()
+
+
+@pytest.fixture
+def netns() -> Iterator[tuple[str, str]]:
+    """A network namespace of our own, 10.231.7.2, joined to the host by a veth pair."""
+    name, host_if, ns_if = "rxmle-test", "rxmle-h0", "rxmle-n0"
+    cmds = [
+        ["ip", "netns", "add", name],
+        ["ip", "link", "add", host_if, "type", "veth", "peer", "name", ns_if],
+        ["ip", "link", "set", ns_if, "netns", name],
+        ["ip", "addr", "add", "10.231.7.1/30", "dev", host_if],
+        ["ip", "link", "set", host_if, "up"],
+        ["ip", "netns", "exec", name, "ip", "addr", "add", "10.231.7.2/30", "dev", ns_if],
+        ["ip", "netns", "exec", name, "ip", "link", "set", ns_if, "up"],
+        ["ip", "netns", "exec", name, "ip", "link", "set", "lo", "up"],
+    ]
+    subprocess.run(["ip", "netns", "del", name], capture_output=True)
+    subprocess.run(["ip", "link", "del", host_if], capture_output=True)
+    try:
+        for cmd in cmds:
+            subprocess.run(cmd, check=True, capture_output=True)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        pytest.skip(f"cannot create a network namespace here: {exc}")
+    try:
+        yield name, "10.231.7.2"
+    finally:
+        subprocess.run(["ip", "netns", "del", name], capture_output=True)
+        subprocess.run(["ip", "link", "del", host_if], capture_output=True)
+
+
+def test_sandbox_walls_hold(
+    docker_home: Path, monkeypatch: pytest.MonkeyPatch, netns: tuple[str, str], prepared: Path
+) -> None:
+    """Private labels and provider keys are unreachable, only the mounts are writable, and
+    the gateway is the only reachable listener (ours on the host loopback and one in another
+    network namespace are not)."""
+    secret = "sk-provider-secret-" + os.urandom(8).hex()
+    monkeypatch.setenv("OPENAI_API_KEY", secret)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", secret)
+    host_listener = _Listener("127.0.0.1")
+    ns_name, ns_addr = netns
+    ns_listener = _Listener(ns_addr, netns=ns_name)
+    try:
+        # positive control: from the host, the namespace's listener is reachable
+        with socket.create_connection((ns_addr, ns_listener.port), timeout=3):
+            pass
+        private_names = sorted(p.name for p in (prepared / "private").rglob("*") if p.is_file())
+        spec = _with_settings(
+            _spec("jailbreak"),
+            targets=[["127.0.0.1", host_listener.port], [ns_addr, ns_listener.port]],
+            secrets=[[secret[:12], secret[12:]]],
+            private_names=private_names,
+        )
+        result = runs.execute(spec, home=docker_home)
+    finally:
+        host_listener.close()
+        ns_listener.close()
+    report = _report(spec, docker_home)
+    assert result.valid and result.state.value == "done"
+    assert report["uid"] == 1000
+    assert report["gateway"] == {"ok": True, "value": "pong"}
+    assert report["validate"]["ok"] and '"valid": true' in report["validate"]["value"]
+    assert report["interfaces"] == ["lo"]
+    for target, outcome in report["targets"].items():
+        assert not outcome["ok"], f"{target} was reachable from the sandbox: {outcome}"
+    assert host_listener.accepted == 0
+    assert report["secrets_found"] == [] and report["files_scanned"] > 100
+    assert private_names and report["private_visible"] == []
+    writes = report["writes"]
+    for path in ("/etc/rexmle-x", "/opt/rexmle/x", "/home/data/x", "/home/x", "/x", "/usr/x"):
+        assert not writes[path]["ok"], f"{path} was writable"
+    for path in ("/home/submission/x", "/home/code/x", "/tmp/x"):
+        assert writes[path]["ok"], writes[path]
+    ledger = (runs.run_dir(spec, docker_home) / "llm.jsonl").read_text()
+    assert secret not in ledger and secret not in (runs.run_dir(spec, docker_home) / "agent.log").read_text()
+
+
+def test_memory_bomb_is_killed_and_recorded(docker_home: Path) -> None:
+    spec = _with_settings(_spec("jailbreak", memory_gb=0.25), mode="oom")
+    result = runs.execute(spec, home=docker_home)
+    record = json.loads((runs.run_dir(spec, docker_home) / "run.json").read_text())
+    assert result.stopped == "memory" and record["stopped"] == "memory"
+    assert "out-of-memory" in record["error"]
+    assert result.valid, "the submission written before the bomb is still graded"
+    assert _report(spec, docker_home)["allocated_mib"] <= 256
+
+
+def test_pids_limit_holds(docker_home: Path) -> None:
+    spec = _with_settings(_spec("jailbreak", pids=32), mode="forkbomb", forks=100)
+    result = runs.execute(spec, home=docker_home)
+    report = _report(spec, docker_home)
+    assert report["error"] == "EAGAIN" and report["started"] < 32
+    assert result.valid
+
+
+def test_wall_clock_kills_within_5s_and_partial_submission_is_graded(docker_home: Path) -> None:
+    """The sleeper writes a submission, ignores SIGTERM and never ends."""
+    spec = runs.make_spec("isles22", "sleeper", runtime="docker", synthetic=True, time_limit_s=8)
+    t0 = time.monotonic()
+    result = runs.execute(spec, home=docker_home)
+    record = json.loads((runs.run_dir(spec, docker_home) / "run.json").read_text())
+    assert result.state.value == "timed_out" and result.stopped == "time_limit"
+    assert result.agent_time_s < 8 + 5, result.agent_time_s
+    assert time.monotonic() - t0 < 60
+    assert record["agent_ended_at"] is not None
+    assert result.valid and result.percentile is not None
+    assert not engine_containers(spec.run_id)
+
+
+def test_interrupted_harness_removes_its_container(docker_home: Path) -> None:
+    """SIGTERM to `rexmle run` stops and removes the container and leaves a consistent record."""
+    env = {**os.environ, "REXMLE_HOME": str(docker_home)}
+    cmd = [sys.executable, "-m", "rexmle.cli", "run", "--agent", "sleeper", "--challenge", "isles22"]
+    cmd += ["--synthetic", "--runtime", "docker", "--time-limit", "200", "--seed", "7"]
+    spec = runs.make_spec("isles22", "sleeper", runtime="docker", synthetic=True, time_limit_s=200, seed=7)
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not engine_containers(spec.run_id) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert engine_containers(spec.run_id), proc.communicate(timeout=5)
+    proc.send_signal(signal.SIGTERM)
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert not engine_containers(spec.run_id)
+    record = json.loads((runs.run_dir(spec, docker_home) / "run.json").read_text())
+    assert record["state"] == "failed" and "KeyboardInterrupt" in record["error"]
+
+
+def test_containers_of_a_dead_harness_are_reaped(engine: object, docker_home: Path) -> None:
+    c = images.client()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    label = f"{socket.gethostname()}:{dead.pid}:0"
+    image = images.find_image(c, ROOT)
+    assert image is not None
+    leftover = c.containers.create(ROOT, ["sleep", "60"], labels={HARNESS_LABEL: label}, network_mode="none")
+    try:
+        removed = DockerRuntime().reap_stale()
+        assert leftover.name in removed
+    finally:
+        with contextlib.suppress(Exception):
+            leftover.remove(force=True)
