@@ -4,7 +4,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 export REXMLE_HOME ?= $(HOME)/.rexmle
 
-.PHONY: install demo demo-llm test test-heavy lint typecheck bench clean
+.PHONY: install demo demo-llm test test-heavy test-docker lint typecheck bench clean
 
 $(BIN)/rexmle: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -27,6 +27,12 @@ test: install
 test-heavy: install
 	$(BIN)/python -m pytest -q -m heavy
 
+# Container runtimes against real engines (Docker; Podman's API socket): images built from a
+# root filesystem imported without a registry, end-to-end runs, and the sandbox's walls.
+# Needs dockerd (and `podman system service`) running: `bash .ci/engines` starts both.
+test-docker: install
+	$(BIN)/python -m pytest -q -m "docker or podman"
+
 # An LLM agent, offline: real AIDE against the scripted LLM through the gateway.
 demo-llm: install
 	$(BIN)/rexmle run --agent aide --challenge isles22 --synthetic --llm scripted
@@ -41,6 +47,7 @@ typecheck: install
 bench: install
 	$(BIN)/python bench/grading_bench.py
 	$(BIN)/python bench/gateway_bench.py
+	$(BIN)/python bench/runtime_bench.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

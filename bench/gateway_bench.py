@@ -10,8 +10,6 @@ measured to the last byte (time to first token is not what an agent's step waits
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import statistics
 import tempfile
 import time
@@ -19,12 +17,11 @@ from pathlib import Path
 
 import httpx
 from pydantic import SecretStr
+from results_file import header, save_entry
 
 from rexmle.gateway import Gateway, GatewayConfig, Route
 from rexmle.gateway.scripted import Script, ScriptedLLM
 
-HERE = Path(__file__).parent
-RESULTS = HERE / "results.json"
 SCRIPT = Script.model_validate(
     {"rules": [{"name": "code", "content": "Plan.\n```python\nprint(1)\n```\n" * 20}]}
 )
@@ -61,8 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calls", type=int, default=200)
     args = parser.parse_args(argv)
     out: dict[str, object] = {
-        "machine": f"{platform.node()} {platform.machine()} python {platform.python_version()}",
-        "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        **header(),
         "calls_per_path": args.calls,
         "prompt_chars": len(PROMPT[0]["content"]),
     }
@@ -102,9 +98,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"{mode:6s}: direct {d['median_ms']:.1f} ms, via gateway {g['median_ms']:.1f} ms "
                     f"(median; overhead {g['median_ms'] - d['median_ms']:.1f} ms/call, p95 {g['p95_ms']:.1f} ms)"
                 )
-    results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
-    results["gateway"] = out
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    save_entry("gateway", out)
     return 0
 
 

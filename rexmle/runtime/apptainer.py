@@ -8,16 +8,17 @@ missing (as on the machine this project is developed on):
 
 - ``--containall``: own PID/IPC namespaces, minimal /dev, no host home or /tmp, and a clean
   environment (``--cleanenv``, repeated for clarity); the agent's variables are handed over as
-  ``APPTAINERENV_*`` in the apptainer process's own environment, never on the command line
-  (a token in argv is visible to every user of the node through ps).
+  ``APPTAINERENV_*`` in the apptainer process's own environment (honoured under --cleanenv),
+  never on the command line (argv is visible to every user of the node through ps). The code
+  folder is bound as the home (``--home``), since HOME cannot be set through APPTAINERENV_.
 - ``--net --network none``: a network namespace with only ``lo``; the gateway's Unix socket is
   bound read-only at /run/rexmle and forwarded on 127.0.0.1:7700 inside, as in Docker.
 - binds: public data read-only, instructions read-only, submission/code/logs writable, a
   per-run host folder as /tmp; never the private folder. The SIF root is read-only.
 - ``--nv`` when the run has GPUs (which ones: the CUDA_VISIBLE_DEVICES the scheduler or sweep
-  set, passed through); ``--cpus/--memory/--pids-limit`` (cgroups; needs cgroups v2 for an
-  unprivileged user: set REXMLE_APPTAINER_CGROUPS=0 where the SLURM job's own cgroup is the
-  limit).
+  set, passed through); ``--cpus/--memory/--pids-limit`` where cgroups v2 allow them
+  (``_cgroups_on``). Apptainer passes the agent's exit code through (128+S for signal S) and
+  forwards SIGTERM to it, so the process-group handling of process.py applies unchanged.
 """
 
 from __future__ import annotations
@@ -88,7 +89,13 @@ def build_command(apptainer: str, sif: Path, tag: str) -> list[str]:
 
 
 def _cgroups_on() -> bool:
-    return os.environ.get("REXMLE_APPTAINER_CGROUPS", "1") not in ("0", "false", "no")
+    """Apptainer's --cpus/--memory/--pids-limit need cgroups v2 for an unprivileged user: on by
+    default there; REXMLE_APPTAINER_CGROUPS=0/1 decides explicitly (0 where the SLURM job's
+    own cgroup is the limit)."""
+    given = os.environ.get("REXMLE_APPTAINER_CGROUPS")
+    if given is not None:
+        return given not in ("0", "false", "no")
+    return Path("/sys/fs/cgroup/cgroup.controllers").is_file()
 
 
 def sandbox_env(spec: SandboxSpec) -> dict[str, str]:
@@ -97,7 +104,6 @@ def sandbox_env(spec: SandboxSpec) -> dict[str, str]:
     env = dict(spec.env)
     env.update(
         {k: str(v) for k, v in SANDBOX_PATHS.items()},
-        HOME=SANDBOX_PATHS["REXMLE_CODE_DIR"],
         TMPDIR="/tmp",
         OMP_NUM_THREADS=str(cpus),
         MKL_NUM_THREADS=str(cpus),
@@ -118,8 +124,8 @@ def exec_command(apptainer: str, sif: Path, spec: SandboxSpec, host: dict[str, P
     binds = [
         f"{spec.public_dir.resolve()}:{seen['REXMLE_DATA_DIR']}:ro",
         f"{host['REXMLE_INSTRUCTIONS']}:{seen['REXMLE_INSTRUCTIONS']}:ro",
-        *(f"{host[k]}:{seen[k]}:rw" for k in WRITABLE),
-        f"{spec.workdir / 'tmp'}:/tmp:rw",
+        *(f"{host[k]}:{seen[k]}:rw" for k in WRITABLE if k != "REXMLE_CODE_DIR"),
+        f"{spec.workdir / 'tmp'}:/tmp:rw",  # not the 64 MB session tmpfs of --contain
     ]
     if spec.gateway_socket_dir is not None:
         binds.append(f"{spec.gateway_socket_dir}:{SANDBOX_SOCKET_DIR}:ro")
@@ -131,7 +137,9 @@ def exec_command(apptainer: str, sif: Path, spec: SandboxSpec, host: dict[str, P
         "exec",
         "--containall",
         "--cleanenv",
-        "--no-home",
+        # the code folder is the agent's home (HOME cannot be set through APPTAINERENV_)
+        "--home",
+        f"{host['REXMLE_CODE_DIR']}:{seen['REXMLE_CODE_DIR']}",
         "--net",
         "--network",
         "none",

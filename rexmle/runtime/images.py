@@ -437,8 +437,13 @@ def import_rootfs(c: docker.DockerClient, tarball: Path, tag: str = OFFLINE_ROOT
         raise ConfigError(f"{tarball}: no such file")
     repo, _, version = tag.partition(":")
     with tarball.open("rb") as f:
-        c.api.import_image_from_data(f, repository=repo, tag=version or "latest")
+        answer = c.api.import_image_from_data(f, repository=repo, tag=version or "latest")
     image = find_image(c, tag)
+    if image is None:  # Podman's compat import names it <repo>:latest whatever tag was asked
+        ids = re.findall(r"(?:sha256:)?[0-9a-f]{64}", str(answer))
+        if ids:
+            c.images.get(ids[-1]).tag(repo, version or "latest")
+            image = find_image(c, tag)
     if image is None:
         raise RexmleError(f"importing {tarball} as {tag} produced no image")
     return str(image.id)

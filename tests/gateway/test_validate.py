@@ -97,3 +97,27 @@ def test_validate_submission_command(gateway: Gateway, sandbox: Path, home: Path
     (sandbox / "submission" / "submission.csv").unlink()
     done = subprocess.run([str(command)], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 1 and '"valid": false' in done.stdout
+
+
+def test_container_paths_map_to_the_host_folder(
+    isles: challenge.Challenge, prepared: Path, sandbox: Path, tmp_path: Path
+) -> None:
+    """In a container the agent names /home/submission; the gateway reads the host's folder,
+    and a symlink that leaves it (resolved on the host) is refused."""
+
+    def validator(folder: Path) -> dict[str, object]:
+        r = grading.validate(isles, folder, prepared / "public", workers=1)
+        return {"valid": r.valid, "reason": r.reason, "n_cases": r.n_cases, "folder": str(folder)}
+
+    cfg = GatewayConfig(
+        routes=(Route(alias="rexmle-chat", model="openai/gpt-4o-mini", api_key=SecretStr("k")),)
+    )
+    roots = {Path("/home/submission"): sandbox / "submission"}
+    (sandbox / "submission" / "escape").symlink_to(prepared / "private")
+    with Gateway(cfg, tmp_path / "l.jsonl", validator=validator, validate_roots=roots) as gw:
+        ok = _post(gw, submission_dir="/home/submission").json()
+        assert ok["valid"] is True and ok["folder"] == str((sandbox / "submission").resolve())
+        assert _post(gw, submission_dir="/home/submission/escape").status_code == 400
+        assert (
+            _post(gw, submission_dir=str(sandbox / "submission")).status_code == 400
+        )  # host path: not the agent's
