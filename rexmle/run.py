@@ -49,6 +49,7 @@ def render_instructions(
     sandbox_paths: dict[str, str],
     agent: agents.Agent | None = None,
     settings: dict[str, Any] | None = None,
+    isolated: bool = False,
 ) -> str:
     return _template().render(
         challenge=challenge,
@@ -58,6 +59,8 @@ def render_instructions(
         scaffold=agent.spec.instructions if agent else None,
         uses_llm=bool(agent and agent.spec.uses_llm),
         settings=settings or {},
+        isolated=isolated,
+        stack=agent.spec.image_stack if agent else None,
         description=challenge.description_path.read_text(),
     )
 
@@ -241,7 +244,13 @@ def execute(
             host = runtime.host_paths(rd.sandbox)
             settings = ag.settings(spec.synthetic, spec.settings)
             instructions = render_instructions(
-                ch, spec.budgets, spec.synthetic, {k: str(v) for k, v in seen.items()}, ag, settings
+                ch,
+                spec.budgets,
+                spec.synthetic,
+                {k: str(v) for k, v in seen.items()},
+                ag,
+                settings,
+                isolated=image is not None,
             )
             deadline = time.time() + spec.budgets.wall_time_s
             env = {

@@ -331,10 +331,6 @@ def ensure_base(
             for name, content in _sandbox_scripts().items():
                 (ctx / "bin" / name).write_bytes(content)
             image = _docker_build(c, ctx, tag, {"ROOT": root, "ACCELERATOR": accelerator}, log)
-            (images_dir(home) / "stacks").mkdir(parents=True, exist_ok=True)
-            (images_dir(home) / "stacks" / f"{tag.replace('/', '_').replace(':', '_')}.txt").write_text(
-                "\n".join(wheels) + "\n"
-            )
     return ImageRef(tag=tag, image_id=image.id, stack=stack, accelerator=accelerator)
 
 
@@ -355,9 +351,23 @@ def _link_or_copy(src: Path, dst: Path) -> None:
         shutil.copy2(src, dst)
 
 
-def _base_wheels(home: Path | None, base: str) -> list[str]:
-    f = images_dir(home) / "stacks" / f"{base.replace('/', '_').replace(':', '_')}.txt"
-    return [w for w in f.read_text().split() if w] if f.is_file() else []
+def installed(c: docker.DockerClient, image: str) -> dict[str, str]:
+    """name -> version of what an image's venv holds (its /opt/rexmle/stack.txt, pip freeze)."""
+    out = c.containers.run(
+        image,
+        ["/opt/rexmle/stack.txt"],
+        entrypoint=["cat"],
+        network_mode="none",
+        remove=True,
+        stdout=True,
+        stderr=False,
+    )
+    pins: dict[str, str] = {}
+    for line in out.decode().splitlines():
+        name, sep, version = line.partition("==")
+        if sep:
+            pins[re.sub(r"[-_.]+", "-", name).lower()] = version.strip()
+    return pins
 
 
 def ensure_agent(
@@ -391,9 +401,8 @@ def ensure_agent(
             install = ctx / "install"
             (install / "wheels").mkdir(parents=True)
             spec = agent.spec.install
-            base_wheels = _base_wheels(home, base.tag)
-            have = {_wheel_name(w)[0] for w in base_wheels}
-            pins = [f"{n}=={v}" for n, v in map(_wheel_name, base_wheels)]
+            have = installed(c, base.tag)  # what the base holds: pinned, and not shipped again
+            pins = [f"{n}=={v}" for n, v in have.items()]
             cache = images_dir(home) / "wheels" / f"agent-{agent.name}"
             shutil.rmtree(cache, ignore_errors=True)
             wheels = build_wheelhouse(list(spec.requirements), cache, log, list(spec.no_deps), pins)

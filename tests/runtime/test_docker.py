@@ -279,3 +279,30 @@ def test_containers_of_a_dead_harness_are_reaped(engine: object, docker_home: Pa
     finally:
         with contextlib.suppress(Exception):
             leftover.remove(force=True)
+
+
+def test_aide_runs_offline_in_a_networkless_container(docker_home: Path) -> None:
+    """A real LLM scaffold (AIDE, scripted LLM) talks to the gateway only through the socket
+    forwarder; its best node's submission is collected and graded."""
+    spec = runs.make_spec("isles22", "aide", runtime="docker", synthetic=True, llm="scripted")
+    result = runs.execute(spec, home=docker_home)
+    log = RunDir(runs.run_dir(spec, docker_home)).agent_log.read_text()
+    assert result.state.value == "done" and result.valid, log[-3000:]
+    assert result.llm_calls >= 6 and "published node" in log
+    calls = [json.loads(line) for line in (runs.run_dir(spec, docker_home) / "llm.jsonl").open()]
+    assert all(c["status"] == 200 for c in calls)
+
+
+def test_images_cli_builds_and_lists_by_content_tag(docker_home: Path) -> None:
+    from typer.testing import CliRunner
+
+    from rexmle.cli import app
+
+    built = CliRunner().invoke(app, ["images", "build", "--agent", "dummy", "--json"])
+    assert built.exit_code == 0, built.output
+    (ref,) = json.loads(built.stdout)
+    assert ref["tag"].startswith("rexmle/agent-dummy:") and ref["image_id"].startswith("sha256:")
+    again = json.loads(CliRunner().invoke(app, ["images", "build", "--agent", "dummy", "--json"]).stdout)
+    assert again == [ref]  # same inputs, same tag, nothing rebuilt
+    listed = json.loads(CliRunner().invoke(app, ["images", "list", "--json"]).stdout)
+    assert ref["tag"] in {row["tag"] for row in listed}
