@@ -310,9 +310,9 @@ def execute(
                 rd.write_record(record)
                 say(f"running agent {ag.name} (limit {spec.budgets.wall_time_s} s, log {rd.agent_log})")
                 handle = runtime.start(sandbox)
-                record.runtime_info = runtime.info(handle)
-                rd.write_record(record)
-                try:
+                try:  # from here on, any exit (Ctrl-C, SIGTERM, an error) stops the sandbox first
+                    record.runtime_info = runtime.info(handle)
+                    rd.write_record(record)
                     status = runtime.wait(
                         handle,
                         timeout=spec.budgets.wall_time_s,

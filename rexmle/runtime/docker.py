@@ -103,6 +103,7 @@ class DockerRuntime:
         self.name = name
         self._base_url = base_url
         self._client: docker.DockerClient | None = None
+        self._engine: str | None = None
 
     @property
     def client(self) -> docker.DockerClient:
@@ -111,8 +112,14 @@ class DockerRuntime:
         return self._client
 
     @property
+    def engine(self) -> str:
+        if self._engine is None:
+            self._engine = images.engine_name(self.client)
+        return self._engine
+
+    @property
     def is_podman(self) -> bool:
-        return images.engine_name(self.client).startswith("Podman")
+        return self.engine.startswith("Podman")
 
     # -- paths and images ------------------------------------------------------------------
     def agent_paths(self, workdir: Path) -> dict[str, Path]:
@@ -248,13 +255,24 @@ class DockerRuntime:
         spec.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = spec.log_path.open("ab")
         try:
-            container = self.client.containers.create(**config)
-        except ImageNotFound:
+            return self._create_and_start(spec, config, root, log)
+        except BaseException as exc:
+            # interrupted or refused between create and a returned handle: nothing may outlive us
+            # (the create call itself may have made the container before the interrupt)
+            self._remove_named(config["name"])
             log.close()
-            raise RexmleError(f"image {spec.image} is not in this engine; `rexmle images build`") from None
-        except APIError as exc:
-            log.close()
-            raise RexmleError(self._explain(exc, spec)) from None
+            if isinstance(exc, ImageNotFound):
+                raise RexmleError(
+                    f"image {spec.image} is not in this engine; `rexmle images build`"
+                ) from None
+            if isinstance(exc, APIError):
+                raise RexmleError(self._explain(exc, spec)) from None
+            raise
+
+    def _create_and_start(
+        self, spec: SandboxSpec, config: dict[str, Any], root: Path, log: IO[bytes]
+    ) -> DockerHandle:
+        container = self.client.containers.create(**config)
         handle = DockerHandle(
             container=container,
             root=root,
@@ -271,12 +289,7 @@ class DockerRuntime:
                 "read_only_root": config["read_only"],
             },
         )
-        try:
-            container.start()
-        except APIError as exc:
-            self._remove(handle)
-            log.close()
-            raise RexmleError(self._explain(exc, spec)) from None
+        container.start()
         handle.started = time.monotonic()
         thread = threading.Thread(target=self._stream_logs, args=(handle,), daemon=True)
         thread.start()
@@ -348,11 +361,11 @@ class DockerRuntime:
 
         if handle.removed:
             return
+        for t in handle.threads:  # a stopped container's log stream ends: read it to the end first
+            t.join(timeout=5)
         with contextlib.suppress(NotFound, APIError):
             handle.container.remove(force=True)
         handle.removed = True
-        for t in handle.threads:
-            t.join(timeout=5)
         with contextlib.suppress(OSError, ValueError):
             handle.log.flush()
             handle.log.close()
@@ -370,7 +383,7 @@ class DockerRuntime:
         return {
             "runtime": self.name,
             "isolation": self.isolation,
-            "engine": images.engine_name(self.client),
+            "engine": self.engine,
             "container": handle.container.name,
             "image": handle.image,
             "image_id": image.id,

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from rexmle import agent as agents
 from rexmle import run as runs
 from rexmle.runtime import images
 from rexmle.runtime.docker import HARNESS_LABEL, DockerRuntime
@@ -306,3 +307,31 @@ def test_images_cli_builds_and_lists_by_content_tag(docker_home: Path) -> None:
     assert again == [ref]  # same inputs, same tag, nothing rebuilt
     listed = json.loads(CliRunner().invoke(app, ["images", "list", "--json"]).stdout)
     assert ref["tag"] in {row["tag"] for row in listed}
+
+
+def test_an_interrupt_between_create_and_start_leaves_no_container(docker_home: Path, prepared: Path) -> None:
+    """The narrowest window: the engine made the container, the harness has no handle yet."""
+    from rexmle.runtime.base import SandboxSpec
+
+    class Interrupted(DockerRuntime):
+        def _create_and_start(self, spec: SandboxSpec, config: dict, root: Path, log: object) -> object:  # type: ignore[override]
+            self.client.containers.create(**config)
+            raise KeyboardInterrupt
+
+    rt = Interrupted()
+    ref = rt.prepare_image(agents.get("dummy"), 0, docker_home, docker_home / "build.log")
+    spec = _spec("dummy")
+    sandbox = SandboxSpec(
+        run_id=spec.run_id + "-int",
+        command=["true"],
+        env={},
+        public_dir=prepared / "public",
+        workdir=docker_home / "int-sandbox",
+        instructions="x",
+        budgets=spec.budgets,
+        log_path=docker_home / "int.log",
+        image=ref.tag,
+    )
+    with pytest.raises(KeyboardInterrupt):
+        rt.start(sandbox)
+    assert not engine_containers(sandbox.run_id)
