@@ -28,7 +28,6 @@ import json
 import os
 import shutil
 import subprocess
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,9 +38,10 @@ from rexmle.runtime.base import (
     SANDBOX_GATEWAY_SOCKET,
     SANDBOX_PATHS,
     SANDBOX_SOCKET_DIR,
-    ExitStatus,
+    WRITABLE,
     SandboxSpec,
     copy_submission,
+    fresh_sandbox,
     host_layout,
     register,
 )
@@ -52,7 +52,6 @@ if TYPE_CHECKING:
 
 #: Host variables the apptainer process itself needs (not the agent: --cleanenv drops them).
 HOST_ENV = ("PATH", "LANG", "TMPDIR", "APPTAINER_CACHEDIR", "APPTAINER_TMPDIR", "XDG_RUNTIME_DIR")
-WRITABLE = ("REXMLE_SUBMISSION_DIR", "REXMLE_CODE_DIR", "REXMLE_LOGS_DIR")
 INIT = ["/opt/rexmle/venv/bin/python", "/opt/rexmle/bin/sandbox-init"]
 
 
@@ -166,7 +165,7 @@ def process_env(spec: SandboxSpec) -> dict[str, str]:
     return env
 
 
-class ApptainerRuntime:
+class ApptainerRuntime(process.ProcessGroupRuntime):
     name = "apptainer"
     isolation = "container"
     gateway_via_socket = True
@@ -222,25 +221,12 @@ class ApptainerRuntime:
         if spec.image is None:
             raise RexmleError("the apptainer runtime needs an image (Runtime.prepare_image)")
         root = spec.workdir
-        if root.exists():
-            shutil.rmtree(root)
-        host = self.host_paths(root)
-        for key in WRITABLE:
-            host[key].mkdir(parents=True)
+        host = fresh_sandbox(root, spec.instructions)
         (root / "tmp").mkdir()
-        host["REXMLE_INSTRUCTIONS"].write_text(spec.instructions)
         cmd = exec_command(self._binary(), Path(spec.image), spec, host)
         handle = process.spawn(cmd, env=process_env(spec), cwd=root, log_path=spec.log_path, root=root)
         handle.extra["command"] = cmd
         return handle
-
-    def wait(
-        self, handle: ProcessHandle, timeout: float, should_stop: Callable[[], bool] | None = None
-    ) -> ExitStatus:
-        return process.wait(handle, timeout, should_stop)
-
-    def stop(self, handle: ProcessHandle) -> None:
-        process.stop(handle)
 
     def collect(self, handle: ProcessHandle, dest: Path) -> None:
         copy_submission(handle.root, dest)

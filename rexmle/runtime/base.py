@@ -58,6 +58,27 @@ def host_layout(workdir: Path) -> dict[str, Path]:
     }
 
 
+#: The sandbox folders the agent may write (container runtimes mount them read-write).
+WRITABLE = ("REXMLE_SUBMISSION_DIR", "REXMLE_CODE_DIR", "REXMLE_LOGS_DIR")
+
+
+def fresh_sandbox(workdir: Path, instructions: str, owner: int | None = None) -> dict[str, Path]:
+    """A clean sandbox folder for a container runtime: the writable folders (owned by ``owner``
+    when given, the sandbox's uid) and the instructions file; returns ``host_layout``."""
+    import os
+    import shutil
+
+    if workdir.exists():
+        shutil.rmtree(workdir)
+    host = host_layout(workdir)
+    for key in WRITABLE:
+        host[key].mkdir(parents=True)
+        if owner is not None:
+            os.chown(host[key], owner, owner)
+    host["REXMLE_INSTRUCTIONS"].write_text(instructions)
+    return host
+
+
 def copy_submission(workdir: Path, dest: Path) -> None:
     """Copy the sandbox's submission folder to ``dest`` (symlinks kept as links, so an escape
     stays detectable by the grader)."""

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import socket
 import threading
 import time
@@ -42,9 +41,11 @@ from rexmle.runtime.base import (
     SANDBOX_GATEWAY_SOCKET,
     SANDBOX_PATHS,
     SANDBOX_SOCKET_DIR,
+    WRITABLE,
     ExitStatus,
     SandboxSpec,
     copy_submission,
+    fresh_sandbox,
     grace_s,
     host_layout,
     register,
@@ -59,7 +60,6 @@ POLL_S = 0.25
 AGENT_UID = 1000
 HARNESS_LABEL = "org.rexmle.harness"
 RUN_LABEL = "org.rexmle.run"
-WRITABLE = ("REXMLE_SUBMISSION_DIR", "REXMLE_CODE_DIR", "REXMLE_LOGS_DIR")
 
 
 @dataclass
@@ -243,14 +243,7 @@ class DockerRuntime:
         name = f"rexmle-{spec.run_id}"
         self._remove_named(name)  # a previous attempt's leftover (the run lock is ours)
         root = spec.workdir
-        if root.exists():
-            shutil.rmtree(root)
-        host = self.host_paths(root)
-        for key in WRITABLE:
-            host[key].mkdir(parents=True)
-            if os.geteuid() == 0:
-                os.chown(host[key], AGENT_UID, AGENT_UID)
-        host["REXMLE_INSTRUCTIONS"].write_text(spec.instructions)
+        fresh_sandbox(root, spec.instructions, AGENT_UID if os.geteuid() == 0 else None)
         config = self.container_config(spec)
         spec.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = spec.log_path.open("ab")

@@ -28,7 +28,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -232,8 +232,8 @@ def build_wheelhouse(
     requirements: list[str],
     dest: Path,
     log: Any,
-    no_deps: list[str] = (),  # type: ignore[assignment]
-    constraints: list[str] = (),  # type: ignore[assignment]
+    no_deps: Sequence[str] = (),
+    constraints: Sequence[str] = (),
 ) -> list[str]:
     """``pip wheel`` the requirements into a fresh ``dest`` with the host's pip; returns the files.
     (pip's own cache makes a rebuild cheap; a fresh folder keeps stale versions out.)"""

@@ -18,12 +18,11 @@ import os
 import resource
 import shutil
 import stat
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rexmle.runtime import process
-from rexmle.runtime.base import ExitStatus, SandboxSpec, copy_submission, host_layout, register
+from rexmle.runtime.base import SandboxSpec, copy_submission, host_layout, register
 from rexmle.runtime.process import ProcessHandle
 
 if TYPE_CHECKING:
@@ -57,7 +56,7 @@ def _make_writable(path: Path) -> None:
             os.chmod(dirpath, 0o755)
 
 
-class LocalRuntime:
+class LocalRuntime(process.ProcessGroupRuntime):
     name = "local"
     isolation = "none"
     gateway_via_socket = False
@@ -112,14 +111,6 @@ class LocalRuntime:
             root=root,
             preexec=preexec,
         )
-
-    def wait(
-        self, handle: ProcessHandle, timeout: float, should_stop: Callable[[], bool] | None = None
-    ) -> ExitStatus:
-        return process.wait(handle, timeout, should_stop)
-
-    def stop(self, handle: ProcessHandle) -> None:
-        process.stop(handle)
 
     def collect(self, handle: ProcessHandle, dest: Path) -> None:
         copy_submission(handle.root, dest)

@@ -95,3 +95,15 @@ def wait(handle: ProcessHandle, timeout: float, should_stop: Callable[[], bool] 
     elapsed = time.monotonic() - handle.started
     handle.log.close()
     return ExitStatus(exit_code=code, timed_out=timed_out, agent_time_s=elapsed, stopped=stopped)
+
+
+class ProcessGroupRuntime:
+    """``wait`` and ``stop`` of a runtime whose agent is a host process group (local, apptainer)."""
+
+    def wait(
+        self, handle: ProcessHandle, timeout: float, should_stop: Callable[[], bool] | None = None
+    ) -> ExitStatus:
+        return wait(handle, timeout, should_stop)
+
+    def stop(self, handle: ProcessHandle) -> None:
+        stop(handle)
