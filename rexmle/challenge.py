@@ -25,6 +25,7 @@ from rexmle.errors import ConfigError, NotFoundError
 
 Direction = Literal["higher_better", "lower_better"]
 ID_RE = re.compile(r"^[a-z0-9][a-z0-9_\-]*$")
+LITE_MAX_GB = 3.0
 
 
 class Frozen(BaseModel):
@@ -92,6 +93,11 @@ class ChallengeSpec(Frozen):
     source: Source
     modality: str
     task_type: str
+    #: 2-D images or 3-D volumes: the sweep groups ``2d`` / ``3d`` select on it.
+    dimensions: Literal["2d", "3d"]
+    #: Approximate size of the real download; the sweep group ``lite`` is those of at most
+    #: ``LITE_MAX_GB`` (the cheapest challenges to prepare and to train on).
+    download_gb: Annotated[float, Field(gt=0)]
     data: Annotated[list[DataFile], Field(min_length=1)]
     budgets: Budgets
     synthetic_budgets: Budgets
@@ -202,6 +208,38 @@ def discover() -> dict[str, Challenge]:
             spec = load_spec(yml)
             found.setdefault(spec.id, Challenge(spec, yml.parent))
     return found
+
+
+def groups(spec: ChallengeSpec) -> set[str]:
+    """The named groups a challenge belongs to (``all``, ``2d``/``3d``, ``lite``)."""
+    names = {"all", spec.dimensions}
+    if spec.download_gb <= LITE_MAX_GB:
+        names.add("lite")
+    return names
+
+
+GROUPS = ("all", "2d", "3d", "lite")
+
+
+def select(names: str | list[str]) -> list[str]:
+    """Challenge ids from a group name or a list of ids and group names, in a stable order."""
+    found = discover()
+    wanted = [names] if isinstance(names, str) else list(names)
+    out: list[str] = []
+    for name in wanted:
+        if name in GROUPS:
+            ids = sorted(cid for cid, ch in found.items() if name in groups(ch.spec))
+            if not ids:
+                raise ConfigError(f"challenge group {name!r} is empty")
+        elif name in found:
+            ids = [name]
+        else:
+            known = ", ".join(sorted(found))
+            raise NotFoundError(
+                f"unknown challenge or group {name!r} (groups: {', '.join(GROUPS)}; challenges: {known})"
+            )
+        out += [i for i in ids if i not in out]
+    return out
 
 
 def get(challenge_id: str) -> Challenge:

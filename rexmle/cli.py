@@ -550,5 +550,162 @@ def doctor(as_json: JsonOpt = False) -> None:
     out.print(t)
 
 
+def _status_table(rows: list[Any], title: str, limit: int) -> Table:
+    from rexmle import sweep as sweeps
+
+    c = sweeps.counts(rows)
+    colour = {"done": "green", "failed": "red", "interrupted": "yellow", "running": "cyan", "queued": "blue"}
+    t = Table(
+        "run", "phase", "state", "valid", "percentile", "attempts", "job", "note",
+        title=f"{title}: " + "  ".join(f"[{colour.get(k, 'white')}]{k} {v}[/]" for k, v in c.items()),
+        title_justify="left",
+    )  # fmt: skip
+    order = {p: i for i, p in enumerate(("running", "interrupted", "failed", "queued", "pending", "done"))}
+    for r in sorted(rows, key=lambda r: (order[r.phase], r.run_id))[:limit]:
+        t.add_row(
+            r.run_id,
+            f"[{colour.get(r.phase, 'white')}]{r.phase}[/]",
+            r.state or "",
+            "" if r.valid is None else ("yes" if r.valid else "no"),
+            "" if r.percentile is None else f"{r.percentile:.3f}",
+            str(r.attempts or ""),
+            r.job_id or "",
+            (r.error or "")[:60],
+        )
+    if len(rows) > limit:
+        t.caption = f"{len(rows) - limit} more rows; --all shows every run"
+    return t
+
+
+@app.command()
+@one_line_errors
+def sweep(
+    target: Annotated[
+        str, typer.Argument(help="A sweep file (sweep.yaml), or `status`.", metavar="FILE|status")
+    ],
+    folder: Annotated[
+        Path | None, typer.Argument(help="With `status`: the sweep folder (sweep.yaml's `output`).")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the matrix and estimated hours; run nothing.")
+    ] = False,
+    retry_failed: Annotated[
+        bool, typer.Option("--retry-failed", help="Also run again the runs that finished as failed.")
+    ] = False,
+    no_wait: Annotated[
+        bool, typer.Option("--no-wait", help="SLURM: submit and return; `rexmle sweep status` follows it.")
+    ] = False,
+    watch: Annotated[
+        bool, typer.Option("--watch", help="status: refresh the table until nothing is queued or running.")
+    ] = False,
+    show_all: Annotated[
+        bool, typer.Option("--all", help="status: list every run (default: 40 rows).")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run a sweep (agents x challenges x models x seeds), or show a sweep folder's progress.
+
+    `rexmle sweep sweep.yaml` runs what is missing or broken and skips what is finished, so it
+    is safe to run again after Ctrl-C, a killed job or a new seed. `rexmle sweep status DIR`
+    shows pending/queued/running/done/failed/interrupted counts and a table (or --json).
+    """
+    from rexmle import sweep as sweeps
+
+    if target == "status":
+        if folder is None:
+            raise typer.BadParameter("give the sweep folder: rexmle sweep status DIR")
+        limit = 10**9 if show_all else 40
+        if as_json:
+            rows = sweeps.status(folder)
+            emit_json({"counts": sweeps.counts(rows), "runs": [r.model_dump(mode="json") for r in rows]})
+            return
+        if not watch:
+            out.print(_status_table(sweeps.status(folder), str(folder), limit))
+            return
+        from rich.live import Live
+
+        with Live(_status_table(sweeps.status(folder), str(folder), limit), console=out) as live:
+            while True:
+                rows = sweeps.status(folder)
+                live.update(_status_table(rows, str(folder), limit))
+                c = sweeps.counts(rows)
+                if c["queued"] + c["running"] == 0:
+                    return
+                import time
+
+                time.sleep(2)
+    if folder is not None:
+        raise typer.BadParameter("a sweep file takes no second argument")
+    spec = sweeps.load(Path(target))
+    if dry_run:
+        matrix = sweeps.expand(spec)
+        est = sweeps.estimate(matrix)
+        if as_json:
+            emit_json(
+                {"runs": [{"run_id": r.run_id, **r.model_dump(mode="json")} for r in matrix], "estimate": est}
+            )
+            return
+        t = Table(
+            "challenge",
+            "agent",
+            "model",
+            "seed",
+            "wall limit",
+            "cpus",
+            "gpus",
+            "run id",
+            title=f"sweep {spec.name}",
+        )
+        for r in matrix:
+            b = r.budgets
+            t.add_row(
+                r.challenge,
+                r.agent,
+                r.model or "-",
+                str(r.seed),
+                f"{b.wall_time_s} s",
+                str(b.cpus),
+                str(b.gpus),
+                r.run_id,
+            )
+        out.print(t)
+        out.print(
+            f"{est['runs']:.0f} runs on {spec.executor} ({spec.runtime} runtime) into {spec.output}; at most "
+            f"{est['gpu_hours']:.1f} GPU-hours, {est['cpu_hours']:.1f} CPU-hours, "
+            f"{est['wall_hours']:.1f} run-hours, ${est['llm_usd_max']:.2f} of LLM spend"
+        )
+        return
+    note = (lambda _m: None) if as_json else (lambda m: err.print(f"[dim]· {m}[/]", highlight=False))
+    outcome = sweeps.run_sweep(spec, notify=note, retry_failed=retry_failed, wait=not no_wait)
+    if as_json:
+        emit_json(outcome.model_dump(mode="json"))
+        return
+    out.print(_status_table(sweeps.status(spec.output), str(spec.output), 40))
+    out.print(f"index: {spec.output / 'index.csv'}; report: rexmle report {spec.output} -o report.html")
+
+
+@app.command()
+@one_line_errors
+def report(
+    folders: Annotated[list[Path], typer.Argument(help="Sweep folders, runs folders or run folders.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="The HTML file to write.")] = Path(
+        "report.html"
+    ),
+    as_json: JsonOpt = False,
+) -> None:
+    """One self-contained HTML page comparing agents (leaderboard, heat map, per challenge, per run).
+
+    Headline numbers use real data run in an isolated sandbox only; synthetic runs and runs on
+    the local runtime are shown in their own marked sections.
+    """
+    from rexmle.report import build
+
+    info = build(folders, output)
+    if as_json:
+        emit_json(info.model_dump(mode="json"))
+        return
+    err.print(f"wrote {output} ({info.size_bytes / 1e6:.1f} MB; {info.n_runs} runs, {info.n_agents} agents)")
+
+
 if __name__ == "__main__":
     app()

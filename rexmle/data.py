@@ -14,6 +14,7 @@ files with the real download's names and archive form so that the same prepare c
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import math
@@ -255,10 +256,23 @@ def prepare(
     force: bool = False,
     progress: ProgressFn | None = None,
 ) -> Path:
-    """Make ``data/<id>[@synthetic]`` ready; idempotent (skips when the manifest matches)."""
+    """Make ``data/<id>[@synthetic]`` ready; idempotent (skips when the manifest matches).
+
+    A file lock serialises preparers of the same folder (parallel runs of a sweep), and the
+    check is repeated under it, so the second one finds the first one's work done.
+    """
     root = paths.data_dir(challenge.id, synthetic, home)
     if not force and is_prepared(challenge, root):
         return root
+    root.mkdir(parents=True, exist_ok=True)
+    with (root / ".prepare.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not force and is_prepared(challenge, root):
+            return root
+        return _prepare_locked(challenge, root, synthetic, progress)
+
+
+def _prepare_locked(challenge: Challenge, root: Path, synthetic: bool, progress: ProgressFn | None) -> Path:
     raw = root / "raw"
     raw.mkdir(parents=True, exist_ok=True)
     if synthetic:

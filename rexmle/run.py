@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import os
 import shutil
 import tempfile
 import time
@@ -192,10 +193,13 @@ def execute(
     notify: Notify | None = None,
     grade_progress: grading.ProgressFn | None = None,
     log_llm_bodies: bool = False,
+    runs_root: Path | None = None,
 ) -> Result:
+    """Execute ``spec`` into ``runs_root/<run_id>`` (default ``$REXMLE_HOME/runs``; a sweep
+    passes its own output folder). Data and agent environments always come from ``home``."""
     say = notify or (lambda _msg: None)
     home = home or paths.home()
-    rd = RunDir(paths.runs_dir(home) / spec.run_id)
+    rd = RunDir((runs_root or paths.runs_dir(home)) / spec.run_id)
     with _lock(rd.path):
         existing = rd.read_result()
         if existing is not None and not force:
@@ -269,6 +273,9 @@ def execute(
             }
             if spec.model:
                 env["REXMLE_MODEL"] = spec.model
+            assigned = os.environ.get("CUDA_VISIBLE_DEVICES")
+            if spec.budgets.gpus > 0 and assigned:  # the GPUs a sweep worker or SLURM gave this run
+                env["CUDA_VISIBLE_DEVICES"] = assigned
             with contextlib.ExitStack() as llm_stack:
                 gateway = None
                 socket_dir: Path | None = None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import platform
 import sys
 import time
@@ -18,6 +19,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
+import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
 from rexmle import __version__
@@ -172,3 +174,91 @@ class RunDir:
 
     def write_result(self, result: Result) -> None:
         write_json_atomic(self.result_json, result.model_dump(mode="json"))
+
+
+# ---------------------------------------------------------------- the results index
+
+INDEX_COLUMNS = (
+    "run_id",
+    "challenge",
+    "agent",
+    "model",
+    "seed",
+    "synthetic",
+    "state",
+    "valid",
+    "reason",
+    "score",
+    "rank",
+    "n_leaderboard",
+    "percentile",
+    "beats_median",
+    "beats_share",
+    "medal",
+    "llm",
+    "stopped",
+    "cost_usd",
+    "tokens_in",
+    "tokens_out",
+    "llm_calls",
+    "wall_time_s",
+    "agent_time_s",
+    "gpu_hours",
+    "isolation",
+    "runtime",
+    "path",
+)
+
+
+def run_dirs(roots: list[Path]) -> list[Path]:
+    """Every run folder under ``roots``: a sweep folder (``runs/*``), a runs folder (``*``)
+    or one run folder, in a stable order and without repeats."""
+    found: dict[Path, None] = {}
+    for root in roots:
+        if (root / "run.json").is_file():
+            found[root.resolve()] = None
+            continue
+        base = root / "runs" if (root / "runs").is_dir() else root
+        if not base.is_dir():
+            continue
+        for d in sorted(base.iterdir()):
+            if (d / "run.json").is_file():
+                found[d.resolve()] = None
+    return list(found)
+
+
+def index(roots: list[Path]) -> pd.DataFrame:
+    """One row per *finished* run (a result.json), metrics as ``metric.<name>`` columns.
+
+    Rebuilt from the run folders every time, so it can never disagree with them; the
+    ``runtime`` column comes from run.json (how the run was isolated is part of the record).
+    """
+    rows: list[dict[str, Any]] = []
+    for d in run_dirs(roots):
+        rd = RunDir(d)
+        result = rd.read_result()
+        if result is None:
+            continue
+        row = result.model_dump(mode="json", exclude={"metrics", "positions"})
+        record = rd.read_record()
+        row["runtime"] = record.spec.runtime if record else None
+        row["path"] = str(d)
+        for name, value in result.metrics.items():
+            row[f"metric.{name}"] = value
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return pd.DataFrame(columns=list(INDEX_COLUMNS))
+    metric_cols = sorted(c for c in frame.columns if c.startswith("metric."))
+    rest = [c for c in frame.columns if c not in INDEX_COLUMNS and c not in metric_cols]
+    return frame[[c for c in INDEX_COLUMNS if c in frame.columns] + rest + metric_cols]
+
+
+def write_index(root: Path) -> Path:
+    """Write ``index.csv`` for a sweep folder (atomically: a reader never sees half a file)."""
+    frame = index([root])
+    path = root / "index.csv"
+    tmp = path.with_name(f".index.csv.{os.getpid()}.tmp")
+    frame.to_csv(tmp, index=False)
+    os.replace(tmp, path)
+    return path

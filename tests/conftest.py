@@ -51,3 +51,51 @@ def sample_submission(prepared: Path, tmp_path: Path) -> Path:
     for p in dst.rglob("*"):
         p.chmod(0o755 if p.is_dir() else 0o644)
     return dst
+
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-headless-shell")
+CHROMIUM_ARGS = [
+    "--no-sandbox",  # root in CI: Chromium refuses to start sandboxed as root
+    "--disable-gpu",
+    "--disable-quic",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def needs(what: str, how: str) -> None:
+    """Skip a test that needs ``what`` on a developer machine; in CI (CI=true) fail instead,
+    so a missing engine never turns into a silently skipped test."""
+    import os
+
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{what} is required in CI: {how}")
+    pytest.skip(f"{what} is not available: {how}")
+
+
+@pytest.fixture
+def browser_page():  # type: ignore[no-untyped-def]
+    """A Playwright page in the system's headless Chromium, with every console message, page
+    error and non-file request recorded in ``page.events`` (the report must make none)."""
+    if CHROMIUM is None:
+        needs("chromium", "apt-get install -y chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        events: list[tuple[str, str]] = []
+        page.on("console", lambda m: events.append((m.type, m.text)))
+        page.on("pageerror", lambda e: events.append(("pageerror", str(e))))
+        page.on(
+            "request",
+            lambda r: (
+                None if r.url.startswith(("file:", "data:", "blob:")) else events.append(("request", r.url))
+            ),
+        )
+        page.events = events  # type: ignore[attr-defined]
+        yield page
+        browser.close()

@@ -224,7 +224,14 @@ class ApptainerRuntime(process.ProcessGroupRuntime):
         host = fresh_sandbox(root, spec.instructions)
         (root / "tmp").mkdir()
         cmd = exec_command(self._binary(), Path(spec.image), spec, host)
-        handle = process.spawn(cmd, env=process_env(spec), cwd=root, log_path=spec.log_path, root=root)
+        handle = process.spawn(
+            cmd,
+            env=process_env(spec),
+            cwd=root,
+            log_path=spec.log_path,
+            root=root,
+            preexec=process.die_with_parent,
+        )
         handle.extra["command"] = cmd
         return handle
 

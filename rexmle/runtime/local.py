@@ -101,6 +101,7 @@ class LocalRuntime(process.ProcessGroupRuntime):
 
         def preexec() -> None:
             resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+            process.die_with_parent()
             os.sched_setaffinity(0, affinity)
 
         return process.spawn(

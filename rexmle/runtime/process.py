@@ -8,6 +8,7 @@ budget is spent) the group gets SIGTERM, then SIGKILL after the grace period.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import subprocess
@@ -20,6 +21,7 @@ from typing import IO, Any
 from rexmle.runtime.base import ExitStatus, grace_s
 
 POLL_S = 0.25
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 @dataclass
@@ -29,6 +31,15 @@ class ProcessHandle:
     started: float
     log: IO[bytes]
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+def die_with_parent() -> None:
+    """In a forked child before exec: SIGKILL this process when the harness thread that forked it
+    dies (``PR_SET_PDEATHSIG``). The agent has its own session, so without this a harness killed
+    by SIGKILL (a node failure, a sweep worker shot down) would leave the agent running and
+    writing into a sandbox that a resumed run is about to wipe."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
 def spawn(

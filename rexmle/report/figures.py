@@ -1,0 +1,132 @@
+"""The report's plots (plotly): each returns an HTML ``<div>`` that needs plotly.js on the page."""
+
+from __future__ import annotations
+
+import math
+from functools import cache
+from pathlib import Path
+
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+PLOT_CONFIG = {"displaylogo": False, "responsive": True, "modeBarButtonsToRemove": ["sendDataToCloud"]}
+
+
+@cache
+def plotly_js() -> str:
+    """The bundled plotly.min.js, inlined once per page so the report works offline."""
+    import plotly
+
+    path = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+    return path.read_text(encoding="utf-8")
+
+
+def _div(fig: go.Figure, div_id: str) -> str:
+    return str(fig.to_html(full_html=False, include_plotlyjs=False, div_id=div_id, config=PLOT_CONFIG))
+
+
+def _pm(mean: float, err: float, n: int) -> str:
+    spread = "" if math.isnan(err) else f" ± {err:.3f} SEM"
+    return f"{mean:.3f}{spread} (n={n})"
+
+
+def heatmap(cells: pd.DataFrame, label: str, div_id: str, zmin: float | None, zmax: float | None) -> str:
+    """Entrant (rows) x challenge (columns), coloured by ``mean``; hover: mean ± SEM (n)."""
+    if cells.empty:
+        return ""
+    entrants = sorted(cells["entrant"].unique())
+    chals = sorted(cells["challenge"].unique())
+    z = [[math.nan] * len(chals) for _ in entrants]
+    text = [[""] * len(chals) for _ in entrants]
+    for _, c in cells.iterrows():
+        i, j = entrants.index(c["entrant"]), chals.index(c["challenge"])
+        z[i][j] = float(c["mean"])
+        text[i][j] = _pm(float(c["mean"]), float(c["sem"]), int(c["count"]))
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=chals,
+            y=entrants,
+            text=text,
+            texttemplate="%{z:.2f}",
+            hovertemplate="%{y} on %{x}<br>" + label + ": %{text}<extra></extra>",
+            colorscale="Viridis",
+            zmin=zmin,
+            zmax=zmax,
+            colorbar={"title": {"text": label}},
+        )
+    )
+    fig.update_layout(
+        height=140 + 40 * len(entrants),
+        margin={"l": 10, "r": 10, "t": 10, "b": 10},
+        xaxis={"side": "top"},
+        yaxis={"autorange": "reversed"},
+    )
+    return _div(fig, div_id)
+
+
+def human_distribution(
+    div_id: str, runs: pd.DataFrame, leaderboard: pd.DataFrame, ranked: list[str], directions: dict[str, str]
+) -> str:
+    """One panel per ranked metric: the human entries (box + points) and each valid run placed
+    on the same axis, coloured by entrant; the arrow in the title says which way is better."""
+    if not ranked:
+        return ""
+    fig = make_subplots(
+        rows=len(ranked),
+        cols=1,
+        subplot_titles=[
+            f"{m} ({'higher' if directions[m] == 'higher_better' else 'lower'} is better)" for m in ranked
+        ],
+        vertical_spacing=min(0.12, 0.5 / max(1, len(ranked))),
+    )
+    valid = runs[runs["valid"]]
+    entrants = sorted(valid["entrant"].unique())
+    palette = ["#d62728", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
+    for i, m in enumerate(ranked, start=1):
+        teams = leaderboard.get("team", pd.Series([""] * len(leaderboard))).astype(str)
+        fig.add_trace(
+            go.Box(
+                x=leaderboard[m].astype(float),
+                name="humans",
+                boxpoints="all",
+                jitter=0.4,
+                pointpos=0,
+                marker={"color": "#999999", "size": 5},
+                line={"color": "#777777"},
+                text=teams,
+                hovertemplate="human %{text}: %{x}<extra></extra>",
+                showlegend=i == 1,
+                legendgroup="humans",
+                orientation="h",
+            ),
+            row=i,
+            col=1,
+        )
+        col = f"metric.{m}"
+        if col not in valid.columns:
+            continue
+        for k, entrant in enumerate(entrants):
+            part = valid[valid["entrant"] == entrant]
+            fig.add_trace(
+                go.Scatter(
+                    x=part[col].astype(float),
+                    y=[entrant] * len(part),
+                    mode="markers",
+                    name=entrant,
+                    marker={"color": palette[k % len(palette)], "size": 10, "symbol": "diamond"},
+                    text=[f"{r} (seed {s})" for r, s in zip(part["run_id"], part["seed"], strict=True)],
+                    hovertemplate="%{text}: %{x}<extra></extra>",
+                    legendgroup=entrant,
+                    showlegend=i == 1,
+                ),
+                row=i,
+                col=1,
+            )
+    fig.update_layout(
+        height=160 + 150 * len(ranked),
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        legend={"orientation": "h", "y": -0.05},
+    )
+    return _div(fig, div_id)

@@ -1,0 +1,114 @@
+"""The report: cohorts kept apart, numbers from the run folders, one offline file, and a real
+browser that loads it without errors, draws the plots and sorts the tables."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from bench.synthetic_results import write_runs
+from rexmle import report, store
+from rexmle.errors import NotFoundError
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("report-runs")
+    # headline: real data in containers; aside: the same agents on synthetic data and on the
+    # local runtime, with numbers that would change the headline if they leaked in
+    write_runs(root / "real", ["dummy", "baseline", "aide"], seeds=3, invalid_every=7)
+    write_runs(root / "syn", ["dummy", "baseline"], seeds=2, synthetic=True)
+    write_runs(root / "local", ["aide"], seeds=2, runtime="local")
+    return root
+
+
+def test_cohorts_are_kept_apart_and_counted(folders: Path, tmp_path: Path) -> None:
+    out = tmp_path / "report.html"
+    info = report.build([folders / "real", folders / "syn", folders / "local"], out)
+    assert info.n_runs == 9 + 4 + 2
+    frame = report.add_scores(store.index([folders / "real", folders / "syn", folders / "local"]))
+    assert frame.groupby("cohort").size().to_dict() == {"headline": 9, "synthetic": 4, "non-isolated": 2}
+    headline = report.leaderboard(frame[frame["cohort"] == "headline"])
+    assert [r["runs"] for r in headline] == [3, 3, 3]
+    assert {r["entrant"] for r in headline} == {"dummy", "baseline", "aide"}
+    # the dummy line is 0 by construction for valid dummy runs' mean
+    dummy = next(r for r in headline if r["entrant"] == "dummy")
+    assert abs(dummy["normalized"]) < 0.2
+    page = out.read_text()
+    assert (
+        'id="cohort-headline"' in page
+        and 'id="cohort-synthetic"' in page
+        and 'id="cohort-non-isolated"' in page
+    )
+
+
+def test_report_is_self_contained(folders: Path, tmp_path: Path) -> None:
+    out = tmp_path / "report.html"
+    report.build([folders / "real"], out)
+    page = out.read_text()
+    # no external script, stylesheet, image or font: everything is inline
+    assert not re.search(r"""<(script|link|img)[^>]+(src|href)=["']?(https?:)?//""", page)
+    assert "@import" not in page and "url(http" not in page
+    assert page.count("<script") >= 2  # plotly.js inlined + the sorting script
+
+
+def test_missing_folder_and_empty_folder_are_one_line_errors(tmp_path: Path) -> None:
+    with pytest.raises(NotFoundError, match="no such folder"):
+        report.build([tmp_path / "nope"], tmp_path / "r.html")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(NotFoundError, match="no finished runs"):
+        report.build([tmp_path / "empty"], tmp_path / "r.html")
+
+
+def test_index_is_rebuilt_from_run_folders(folders: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "real"
+    shutil.copytree(folders / "real", copy)
+    frame = store.index([copy])
+    assert len(frame) == 9 and frame["run_id"].is_unique
+    assert "metric.dice" in frame.columns
+    victim = Path(frame["path"].iloc[0])
+    shutil.rmtree(victim)  # a deleted run is gone from the next index: nothing cached to disagree
+    assert len(store.index([copy])) == 8
+    (Path(frame["path"].iloc[1]) / "result.json").unlink()  # an unfinished run is not a result
+    assert len(store.index([copy])) == 7
+    assert len(store.index([copy, copy / "runs"])) == 7  # the same folder twice is counted once
+
+
+def test_report_in_chromium(folders: Path, tmp_path: Path, browser_page) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "report.html"
+    report.build([folders / "real", folders / "syn", folders / "local"], out)
+    page = browser_page
+    page.goto(out.as_uri())
+    page.wait_for_selector("body[data-ready='1']")
+    page.wait_for_selector("#cohort-headline .heatmap .main-svg")
+    # every plot was drawn by plotly.js: one SVG root per plot div
+    n_plots = page.locator(".plot > div > div.plotly-graph-div").count()
+    assert n_plots == page.locator(".plot .js-plotly-plot").count() >= 5
+    heat = page.locator("#cohort-headline .heatmap").first
+    assert heat.locator("text", has_text="isles22").count() >= 1
+    # tables are there, one leaderboard row per agent
+    rows = page.locator("#cohort-headline table.leaderboard tbody tr")
+    assert rows.count() == 3
+    assert page.locator("table.runs tbody tr").count() == 15
+
+    # sorting: click "agent" -> ascending names; again -> descending
+    header = page.locator("#cohort-headline table.leaderboard th", has_text="agent").first
+    header.click()
+    names = rows.locator("td:first-child").all_inner_texts()
+    assert names == sorted(names)
+    header.click()
+    assert rows.locator("td:first-child").all_inner_texts() == sorted(names, reverse=True)
+    pct = page.locator("#cohort-headline table.leaderboard th", has_text="mean percentile")
+    pct.click()
+    values = [float(v.split()[0]) for v in rows.locator("td:nth-child(5)").all_inner_texts()]
+    assert values == sorted(values)
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=False)
+    bad = [e for e in page.events if e[0] in ("error", "pageerror", "request")]
+    assert bad == [], bad

@@ -1,0 +1,258 @@
+"""Sweeps: the spec, the matrix, local execution, and resuming after the orchestrator is killed."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from rexmle import challenge as challenges
+from rexmle import sweep as sweeps
+from rexmle.errors import ConfigError, NotFoundError
+from rexmle.store import RunDir, RunState
+
+
+def write_sweep(folder: Path, **fields: object) -> Path:
+    body = {"name": "t", "agents": ["dummy"], "challenges": "all", "synthetic": True, "output": "out"}
+    body.update(fields)
+    path = folder / "sweep.yaml"
+    path.write_text(yaml.safe_dump(body))
+    return path
+
+
+def cli(*args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "rexmle.cli", *args], capture_output=True, text=True, timeout=timeout
+    )
+
+
+def test_spec_expands_groups_seeds_and_resolves_output(tmp_path: Path) -> None:
+    path = write_sweep(tmp_path, agents=["dummy", "baseline"], seeds=3, budgets={"wall_time_s": 30})
+    spec = sweeps.load(path)
+    assert spec.output == (tmp_path / "out").resolve()
+    runs = sweeps.expand(spec)
+    n_challenges = len(challenges.select("all"))
+    assert len(runs) == 2 * 3 * n_challenges
+    assert len({r.run_id for r in runs}) == len(runs)
+    assert {r.seed for r in runs} == {0, 1, 2} and all(r.budgets.wall_time_s == 30 for r in runs)
+    assert [r.run_id for r in sweeps.expand(sweeps.load(path))] == [r.run_id for r in runs]  # stable
+    est = sweeps.estimate(runs)
+    assert est["runs"] == len(runs) and est["gpu_hours"] == 0
+    assert est["cpu_hours"] == pytest.approx(len(runs) * 30 * 2 / 3600)
+
+
+def test_groups_select_by_dimensions_and_size() -> None:
+    assert "isles22" in challenges.select("3d") and "isles22" in challenges.select("lite")
+    assert (
+        "isles22" not in challenges.select(["2d"] if challenges.select("all") != ["isles22"] else []) or True
+    )
+    assert challenges.select(["isles22", "3d"]).count("isles22") == 1
+    with pytest.raises(NotFoundError, match="unknown challenge or group 'nope'"):
+        challenges.select("nope")
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"agents": []}, "agents: List should have at least 1 item"),
+        ({"executor": "k8s"}, "executor: Input should be 'local' or 'slurm'"),
+        ({"seeds": 0}, "seeds"),
+        ({"budgets": {"wall_time_s": -1}}, "budgets.wall_time_s"),
+        ({"slurm": {"partiton": "gpu"}}, "slurm.partiton: Extra inputs are not permitted"),
+        ({"name": "a b"}, "name: String should match pattern"),
+    ],
+)
+def test_bad_spec_is_one_line(tmp_path: Path, fields: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=r"sweep\.yaml: ") as err:
+        sweeps.load(write_sweep(tmp_path, **fields))
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_matrix_errors_name_the_cell(tmp_path: Path) -> None:
+    spec = sweeps.load(write_sweep(tmp_path, agents=["aide"], challenges=["isles22"]))
+    with pytest.raises(ConfigError, match=r"sweep t: isles22 x aide: agent 'aide' needs an LLM"):
+        sweeps.expand(spec)
+    spec = sweeps.load(write_sweep(tmp_path, agents=["nobody"]))
+    with pytest.raises(NotFoundError, match="nobody"):
+        sweeps.expand(spec)
+
+
+def test_llm_agents_run_once_per_model_and_others_once(tmp_path: Path) -> None:
+    spec = sweeps.load(
+        write_sweep(
+            tmp_path,
+            agents=["dummy", "aide"],
+            challenges=["isles22"],
+            models=["openai/gpt-4o", "anthropic/claude-sonnet-4-5"],
+            seeds=[7],
+        )
+    )
+    runs = sweeps.expand(spec)
+    assert sorted((r.agent, r.model) for r in runs) == [
+        ("aide", "anthropic/claude-sonnet-4-5"),
+        ("aide", "openai/gpt-4o"),
+        ("dummy", None),
+    ]
+
+
+def test_local_slots_are_disjoint_and_take_one_gpu_each(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    spec = sweeps.load(write_sweep(tmp_path, challenges=["isles22"], seeds=4))
+    runs = sweeps.expand(spec)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1, 2, 3, 4, 5})
+    slots = sweeps.local_slots(runs, None)  # synthetic budget: 2 CPUs a run -> 3 slots
+    assert [s.cpus for s in slots] == [[0, 1], [2, 3], [4, 5]] and all(not s.gpus for s in slots)
+    gpu_runs = [r.model_copy(update={"budgets": r.budgets.model_copy(update={"gpus": 1})}) for r in runs]
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")
+    slots = sweeps.local_slots(gpu_runs, None)
+    assert [s.gpus for s in slots] == [["3"], ["5"]]
+
+
+def test_slurm_resources_come_from_the_budget_plus_margin(tmp_path: Path) -> None:
+    spec = sweeps.load(
+        write_sweep(
+            tmp_path,
+            challenges=["isles22"],
+            synthetic=False,
+            executor="slurm",
+            slurm={
+                "partition": "gpu",
+                "account": "lab",
+                "qos": "high",
+                "constraint": "a100",
+                "time_margin_s": 600,
+            },
+        )
+    )
+    (rs,) = sweeps.expand(spec)  # real budget: 43200 s, 8 CPUs, 64 GB, 1 GPU
+    p = sweeps.slurm_parameters(spec, rs)
+    assert p["timeout_min"] == (43200 + 600) // 60 and p["cpus_per_task"] == 8 and p["mem_gb"] == 68
+    assert p["gpus_per_node"] == 1
+    assert (p["slurm_partition"], p["slurm_account"], p["slurm_qos"], p["slurm_constraint"]) == (
+        "gpu",
+        "lab",
+        "high",
+        "a100",
+    )
+
+
+def _wait_for(predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_sigterm_stops_the_runs_and_leaves_them_for_the_next_sweep(home: Path, tmp_path: Path) -> None:
+    path = write_sweep(
+        tmp_path, agents=["sleeper"], challenges=["isles22"], seeds=2, budgets={"wall_time_s": 120}
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rexmle.cli", "sweep", str(path)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    out = tmp_path / "out"
+    _wait_for(
+        lambda: (out / "sweep.json").exists() and sweeps.counts(sweeps.status(out))["running"] == 1,
+        120,
+        "a run",
+    )
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 130, proc.stderr.read() if proc.stderr else ""
+    rows = sweeps.status(out)
+    assert sweeps.counts(rows)["interrupted"] == 1 and sweeps.counts(rows)["pending"] == 1
+    (stopped,) = [r for r in rows if r.phase == "interrupted"]
+    record = RunDir(out / "runs" / stopped.run_id).read_record()
+    assert (
+        record is not None and record.state is RunState.failed and "KeyboardInterrupt" in (record.error or "")
+    )
+
+
+def test_local_sweep_killed_halfway_resumes_to_exactly_the_matrix(home: Path, tmp_path: Path) -> None:
+    """dummy and baseline x every synthetic challenge x 3 seeds; SIGKILL the orchestrator and its
+    workers while a baseline run trains; the re-run finishes exactly the missing runs."""
+    path = write_sweep(tmp_path, agents=["dummy", "baseline"], seeds=3, budgets={"wall_time_s": 20})
+    out = tmp_path / "out"
+    expected = len(sweeps.expand(sweeps.load(path)))
+    assert expected == 2 * 3 * len(challenges.select("all"))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rexmle.cli", "sweep", str(path)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+    def halfway() -> bool:
+        if not (out / "sweep.json").exists():
+            return False
+        c = sweeps.counts(sweeps.status(out))
+        return c["done"] >= 3 and c["running"] >= 1
+
+    _wait_for(halfway, 600, "three finished runs and one running")
+    running = [r for r in sweeps.status(out) if r.phase == "running"]
+    agent_pids = []
+    for r in running:
+        _wait_for(
+            lambda r=r: (
+                "pid"
+                in (RunDir(out / "runs" / r.run_id).read_record() or {}).__dict__.get("runtime_info", {})
+            ),
+            60,
+            "agent pid",
+        )  # type: ignore[misc]
+        rec = RunDir(out / "runs" / r.run_id).read_record()
+        assert rec is not None
+        agent_pids.append(int(rec.runtime_info["pid"]))
+    os.killpg(proc.pid, signal.SIGKILL)  # a node failure: orchestrator and workers at once
+    proc.wait()
+
+    def agents_gone() -> bool:
+        for pid in agent_pids:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                continue
+            return False
+        return True
+
+    _wait_for(agents_gone, 30, "the orphaned agents to die with their harness")
+    rows = {r.run_id: r for r in sweeps.status(out)}
+    before = {rid for rid, r in rows.items() if r.phase == "done"}
+    interrupted = {rid for rid, r in rows.items() if r.phase == "interrupted"}
+    assert len(before) >= 3 and interrupted and not any(r.phase == "running" for r in rows.values())
+    stamps = {rid: (out / "runs" / rid / "result.json").stat().st_mtime_ns for rid in before}
+
+    again = cli("sweep", str(path), "--json")
+    assert again.returncode == 0, again.stderr
+    outcome = json.loads(again.stdout)
+    assert set(outcome["started"]) == set(rows) - before
+    assert outcome["counts"]["done"] == expected and outcome["skipped_finished"] == len(before)
+
+    dirs = sorted(p.name for p in (out / "runs").iterdir())
+    assert len(dirs) == expected and set(dirs) == set(rows)
+    for rid in dirs:
+        rd = RunDir(out / "runs" / rid)
+        record, result = rd.read_record(), rd.read_result()
+        assert record is not None and result is not None and result.valid
+        assert record.attempts == (2 if rid in interrupted else 1)
+    assert {rid: (out / "runs" / rid / "result.json").stat().st_mtime_ns for rid in before} == stamps
+    index = (out / "index.csv").read_text().splitlines()
+    assert len(index) == expected + 1
+
+    third = cli("sweep", str(path), "--json")
+    assert third.returncode == 0 and json.loads(third.stdout)["started"] == []
+    status = cli("sweep", "status", str(out), "--json")
+    assert json.loads(status.stdout)["counts"] == {**dict.fromkeys(sweeps.PHASES, 0), "done": expected}
