@@ -4,7 +4,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 export REXMLE_HOME ?= $(HOME)/.rexmle
 
-.PHONY: install demo demo-llm test test-heavy test-docker lint typecheck bench clean
+.PHONY: install demo demo-llm test test-heavy test-docker test-slurm lint typecheck bench clean
 
 $(BIN)/rexmle: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -33,6 +33,11 @@ test-heavy: install
 test-docker: install
 	$(BIN)/python -m pytest -q -m "docker or podman"
 
+# Sweeps through a real SLURM cluster (submitit): submit, cancel a job mid-run, resume, report.
+# Needs slurmctld/slurmd/slurmdbd running: `bash .ci/slurm` installs and starts a single node.
+test-slurm: install
+	$(BIN)/python -m pytest -q -m slurm
+
 # An LLM agent, offline: real AIDE against the scripted LLM through the gateway.
 demo-llm: install
 	$(BIN)/rexmle run --agent aide --challenge isles22 --synthetic --llm scripted
@@ -48,6 +53,7 @@ bench: install
 	$(BIN)/python bench/grading_bench.py
 	$(BIN)/python bench/gateway_bench.py
 	$(BIN)/python bench/runtime_bench.py
+	$(BIN)/python bench/sweep_bench.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -560,6 +560,7 @@ def _status_table(rows: list[Any], title: str, limit: int) -> Table:
         title=f"{title}: " + "  ".join(f"[{colour.get(k, 'white')}]{k} {v}[/]" for k, v in c.items()),
         title_justify="left",
     )  # fmt: skip
+    t.columns[0].overflow = "fold"  # a run id is only useful whole
     order = {p: i for i, p in enumerate(("running", "interrupted", "failed", "queued", "pending", "done"))}
     for r in sorted(rows, key=lambda r: (order[r.phase], r.run_id))[:limit]:
         t.add_row(

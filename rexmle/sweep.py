@@ -558,7 +558,6 @@ def slurm_parameters(spec: SweepSpec, rs: RunSpec) -> dict[str, Any]:
         "tasks_per_node": 1,
         "name": f"rexmle-{spec.name}",
         "slurm_array_parallelism": o.array_parallelism,
-        "slurm_max_num_timeout": o.max_requeues,
     }
     if b.gpus:
         params["gpus_per_node"] = b.gpus
@@ -589,15 +588,22 @@ def submit_slurm(
         groups.setdefault(key, []).append(rid)
     submitted: list[str] = []
     for key, rids in groups.items():
-        ex = submitit.AutoExecutor(folder=out / "slurm" / "%j", cluster="slurm")
+        ex = submitit.AutoExecutor(
+            folder=out / "slurm" / "%j", cluster="slurm", slurm_max_num_timeout=spec.slurm.max_requeues
+        )
         ex.update_parameters(**json.loads(key))
         calls = [SlurmRun(out, rid, home, rid in force) for rid in rids]
-        if spec.slurm.array:
-            with ex.batch():
-                pending = [ex.submit(c) for c in calls]
-            jobs = pending
-        else:
-            jobs = [ex.submit(c) for c in calls]
+        try:
+            if spec.slurm.array:
+                with ex.batch():
+                    pending = [ex.submit(c) for c in calls]
+                jobs = pending
+            else:
+                jobs = [ex.submit(c) for c in calls]
+        except (subprocess.CalledProcessError, OSError, RuntimeError) as exc:
+            detail = getattr(exc, "output", None) or getattr(exc, "stderr", None) or exc
+            text = detail.decode(errors="replace") if isinstance(detail, bytes) else str(detail)
+            raise RexmleError(f"sbatch refused the jobs: {' '.join(text.split())[:300]}") from None
         for rid, job in zip(rids, jobs, strict=True):
             write_json_atomic(
                 out / "jobs" / f"{rid}.json", {"job_id": job.job_id, "submitted_at": time.time()}

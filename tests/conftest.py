@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -99,3 +103,29 @@ def browser_page():  # type: ignore[no-untyped-def]
         page.events = events  # type: ignore[attr-defined]
         yield page
         browser.close()
+
+
+def rexmle_cli(*args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    """The ``rexmle`` command in a fresh interpreter, as a user runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "rexmle.cli", *args], capture_output=True, text=True, timeout=timeout
+    )
+
+
+def write_sweep(folder: Path, base: dict[str, object], **fields: object) -> Path:
+    """``folder/sweep.yaml`` from ``base`` updated with ``fields`` (output: ``folder/out``)."""
+    import yaml
+
+    body = {"output": "out", **base, **fields}
+    path = folder / "sweep.yaml"
+    path.write_text(yaml.safe_dump(body))
+    return path
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")

@@ -7,30 +7,22 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-import yaml
+from conftest import rexmle_cli, wait_for
+from conftest import write_sweep as write_sweep_file
 
 from rexmle import challenge as challenges
 from rexmle import sweep as sweeps
 from rexmle.errors import ConfigError, NotFoundError
 from rexmle.store import RunDir, RunState
 
+BASE = {"name": "t", "agents": ["dummy"], "challenges": "all", "synthetic": True}
+
 
 def write_sweep(folder: Path, **fields: object) -> Path:
-    body = {"name": "t", "agents": ["dummy"], "challenges": "all", "synthetic": True, "output": "out"}
-    body.update(fields)
-    path = folder / "sweep.yaml"
-    path.write_text(yaml.safe_dump(body))
-    return path
-
-
-def cli(*args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "rexmle.cli", *args], capture_output=True, text=True, timeout=timeout
-    )
+    return write_sweep_file(folder, BASE, **fields)
 
 
 def test_spec_expands_groups_seeds_and_resolves_output(tmp_path: Path) -> None:
@@ -144,15 +136,6 @@ def test_slurm_resources_come_from_the_budget_plus_margin(tmp_path: Path) -> Non
     )
 
 
-def _wait_for(predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def test_sigterm_stops_the_runs_and_leaves_them_for_the_next_sweep(home: Path, tmp_path: Path) -> None:
     path = write_sweep(
         tmp_path, agents=["sleeper"], challenges=["isles22"], seeds=2, budgets={"wall_time_s": 120}
@@ -165,7 +148,7 @@ def test_sigterm_stops_the_runs_and_leaves_them_for_the_next_sweep(home: Path, t
         start_new_session=True,
     )
     out = tmp_path / "out"
-    _wait_for(
+    wait_for(
         lambda: (out / "sweep.json").exists() and sweeps.counts(sweeps.status(out))["running"] == 1,
         120,
         "a run",
@@ -201,11 +184,11 @@ def test_local_sweep_killed_halfway_resumes_to_exactly_the_matrix(home: Path, tm
         c = sweeps.counts(sweeps.status(out))
         return c["done"] >= 3 and c["running"] >= 1
 
-    _wait_for(halfway, 600, "three finished runs and one running")
+    wait_for(halfway, 600, "three finished runs and one running")
     running = [r for r in sweeps.status(out) if r.phase == "running"]
     agent_pids = []
     for r in running:
-        _wait_for(
+        wait_for(
             lambda r=r: (
                 "pid"
                 in (RunDir(out / "runs" / r.run_id).read_record() or {}).__dict__.get("runtime_info", {})
@@ -228,14 +211,14 @@ def test_local_sweep_killed_halfway_resumes_to_exactly_the_matrix(home: Path, tm
             return False
         return True
 
-    _wait_for(agents_gone, 30, "the orphaned agents to die with their harness")
+    wait_for(agents_gone, 30, "the orphaned agents to die with their harness")
     rows = {r.run_id: r for r in sweeps.status(out)}
     before = {rid for rid, r in rows.items() if r.phase == "done"}
     interrupted = {rid for rid, r in rows.items() if r.phase == "interrupted"}
     assert len(before) >= 3 and interrupted and not any(r.phase == "running" for r in rows.values())
     stamps = {rid: (out / "runs" / rid / "result.json").stat().st_mtime_ns for rid in before}
 
-    again = cli("sweep", str(path), "--json")
+    again = rexmle_cli("sweep", str(path), "--json")
     assert again.returncode == 0, again.stderr
     outcome = json.loads(again.stdout)
     assert set(outcome["started"]) == set(rows) - before
@@ -252,7 +235,7 @@ def test_local_sweep_killed_halfway_resumes_to_exactly_the_matrix(home: Path, tm
     index = (out / "index.csv").read_text().splitlines()
     assert len(index) == expected + 1
 
-    third = cli("sweep", str(path), "--json")
+    third = rexmle_cli("sweep", str(path), "--json")
     assert third.returncode == 0 and json.loads(third.stdout)["started"] == []
-    status = cli("sweep", "status", str(out), "--json")
+    status = rexmle_cli("sweep", "status", str(out), "--json")
     assert json.loads(status.stdout)["counts"] == {**dict.fromkeys(sweeps.PHASES, 0), "done": expected}
