@@ -680,9 +680,17 @@ def sweep(
     outcome = sweeps.run_sweep(spec, notify=note, retry_failed=retry_failed, wait=not no_wait)
     if as_json:
         emit_json(outcome.model_dump(mode="json"))
+        if outcome.counts["interrupted"] + outcome.counts["pending"] and not no_wait:
+            raise typer.Exit(1)
         return
     out.print(_status_table(sweeps.status(spec.output), str(spec.output), 40))
     out.print(f"index: {spec.output / 'index.csv'}; report: rexmle report {spec.output} -o report.html")
+    left = outcome.counts["interrupted"] + outcome.counts["pending"]
+    if left and not no_wait:
+        err.print(
+            f"[bold red]{left} run(s) did not finish[/] (their harness.log says why); run the sweep again to retry them"
+        )
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -48,6 +48,7 @@ from rexmle.errors import ConfigError, RexmleError
 from rexmle.store import RunDir, RunSpec
 
 Notify = Callable[[str], None]
+WORKER_BUSY = 3  # a worker's exit code: another process holds the run's lock
 #: What ``sweep status`` calls a run. ``interrupted``: started and never finished (a killed
 #: worker, a cancelled job); the next ``rexmle sweep`` runs it again.
 Phase = Literal["pending", "queued", "running", "done", "failed", "interrupted"]
@@ -419,6 +420,7 @@ def run_local(
     live: dict[int, subprocess.Popen[bytes]] = {}
     stopping = threading.Event()
     errors: list[str] = []
+    elsewhere: list[str] = []
 
     def work(slot: Slot) -> None:
         while not stopping.is_set():
@@ -455,6 +457,8 @@ def run_local(
             where = f"GPU {','.join(slot.gpus)}" if slot.gpus else f"CPUs {slot.cpus}"
             if code == 0:
                 notify(f"finished {run_id} ({where})")
+            elif code == WORKER_BUSY:
+                elsewhere.append(run_id)
             elif not stopping.is_set():
                 errors.append(run_id)
                 notify(f"run {run_id} ended with harness exit code {code}; see {rd / 'harness.log'}")
@@ -478,6 +482,7 @@ def run_local(
             with contextlib.suppress(subprocess.TimeoutExpired):
                 p.wait(timeout=60)
         raise
+    wait_for_others(out, elsewhere, notify)
 
 
 def wait_for_others(out: Path, run_ids: list[str], notify: Notify, poll_s: float = 1.0) -> None:
@@ -508,7 +513,7 @@ def worker_main(argv: list[str]) -> int:
         )
     except RunInProgress as exc:
         print(exc, flush=True)
-        return 3
+        return WORKER_BUSY
     except KeyboardInterrupt:
         print("interrupted", flush=True)
         return 130

@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import rexmle_cli, wait_for
-from conftest import write_sweep as write_sweep_file
+from helpers import rexmle_cli, wait_for
+from helpers import write_sweep as write_sweep_file
 
 from rexmle import challenge as challenges
 from rexmle import sweep as sweeps
@@ -239,3 +239,12 @@ def test_local_sweep_killed_halfway_resumes_to_exactly_the_matrix(home: Path, tm
     assert third.returncode == 0 and json.loads(third.stdout)["started"] == []
     status = rexmle_cli("sweep", "status", str(out), "--json")
     assert json.loads(status.stdout)["counts"] == {**dict.fromkeys(sweeps.PHASES, 0), "done": expected}
+
+
+def test_unprepared_real_data_fails_up_front_with_one_line(home: Path, tmp_path: Path) -> None:
+    path = write_sweep(tmp_path, challenges=["isles22"], synthetic=False)
+    proc = rexmle_cli("sweep", str(path))
+    assert proc.returncode == 2
+    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
+    assert len(lines) == 1 and "rexmle prepare isles22" in lines[0], proc.stderr
+    assert not (tmp_path / "out" / "runs").exists()  # nothing started

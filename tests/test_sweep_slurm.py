@@ -12,8 +12,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import rexmle_cli, wait_for
-from conftest import write_sweep as write_sweep_file
+from helpers import rexmle_cli, wait_for
+from helpers import write_sweep as write_sweep_file
 
 from rexmle import challenge as challenges
 from rexmle import sweep as sweeps
@@ -25,7 +25,7 @@ ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 
 @pytest.fixture(autouse=True)
 def _cluster() -> None:
-    from conftest import needs
+    from helpers import needs
 
     if shutil.which("sinfo") is None or subprocess.run(["sinfo", "-h"], capture_output=True).returncode != 0:
         needs("a SLURM cluster", "bash .ci/slurm installs and starts one")
