@@ -53,6 +53,7 @@ WORKER_BUSY = 3  # a worker's exit code: another process holds the run's lock
 #: worker, a cancelled job); the next ``rexmle sweep`` runs it again.
 Phase = Literal["pending", "queued", "running", "done", "failed", "interrupted"]
 PHASES: tuple[Phase, ...] = ("pending", "queued", "running", "interrupted", "done", "failed")
+QUEUED_SLURM = {"PENDING", "REQUEUED", "CONFIGURING", "SUSPENDED"}
 ACTIVE_SLURM = {"PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "REQUEUED", "RESIZING", "SUSPENDED"}
 
 
@@ -310,7 +311,8 @@ def status(out: Path, query_slurm: bool = True) -> list[RunStatus]:
             row.phase = "done" if result.state.value == "done" else "failed"
             row.state, row.valid, row.percentile = result.state.value, result.valid, result.percentile
         elif row.job_id and row.job_id in active:
-            row.phase = "queued" if active[row.job_id] == "PENDING" and record is None else "running"
+            # a requeued job (preempted) waits as PENDING again: queued, whatever run.json says
+            row.phase = "queued" if active[row.job_id] in QUEUED_SLURM else "running"
         elif lock_held(rd.path):
             row.phase = "running"
         elif record is not None:

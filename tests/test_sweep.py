@@ -186,19 +186,16 @@ def test_local_sweep_killed_halfway_resumes_to_exactly_the_matrix(home: Path, tm
 
     wait_for(halfway, 600, "three finished runs and one running")
     running = [r for r in sweeps.status(out) if r.phase == "running"]
+
+    def agent_pid(run_id: str) -> int | None:
+        record = RunDir(out / "runs" / run_id).read_record()
+        pid = record.runtime_info.get("pid") if record is not None else None
+        return int(pid) if pid is not None else None
+
     agent_pids = []
     for r in running:
-        wait_for(
-            lambda r=r: (
-                "pid"
-                in (RunDir(out / "runs" / r.run_id).read_record() or {}).__dict__.get("runtime_info", {})
-            ),
-            60,
-            "agent pid",
-        )  # type: ignore[misc]
-        rec = RunDir(out / "runs" / r.run_id).read_record()
-        assert rec is not None
-        agent_pids.append(int(rec.runtime_info["pid"]))
+        wait_for(lambda r=r: agent_pid(r.run_id) is not None, 60, "the agent's pid in run.json")
+        agent_pids.append(agent_pid(r.run_id))
     os.killpg(proc.pid, signal.SIGKILL)  # a node failure: orchestrator and workers at once
     proc.wait()
 
