@@ -114,7 +114,11 @@ def test_slurm_sweep_with_a_cancelled_job_resumes_and_reports(
     outcome = json.loads(again.stdout)
     assert outcome["started"] == [victim.run_id] and len(outcome["submitted_jobs"]) == 1
     assert outcome["counts"]["done"] == expected
-    assert sacct_state(outcome["submitted_jobs"][0]) == "COMPLETED"
+    resubmitted = outcome["submitted_jobs"][0]
+    # slurmdbd records a job's end a moment after squeue forgets it: wait for accounting
+    wait_for(
+        lambda: sacct_state(resubmitted) == "COMPLETED", 60, f"sacct to record job {resubmitted} COMPLETED"
+    )
     dirs = sorted(p.name for p in (out / "runs").iterdir())
     assert len(dirs) == expected
     for rid in dirs:
@@ -151,6 +155,8 @@ def test_job_array_sweep(home: Path, tmp_path: Path) -> None:
     jobs = outcome["submitted_jobs"]
     assert len(jobs) == 3 and len({j.split("_")[0] for j in jobs}) == 1 and all("_" in j for j in jobs)
     assert outcome["counts"]["done"] == 3
-    assert all(sacct_state(j) == "COMPLETED" for j in jobs)
+    wait_for(
+        lambda: all(sacct_state(j) == "COMPLETED" for j in jobs), 60, "sacct to record the array COMPLETED"
+    )
     again = json.loads(rexmle_cli("sweep", str(path), "--json").stdout)
     assert again["started"] == [] and again["submitted_jobs"] == []
