@@ -4,6 +4,8 @@ Challenges import from here (``from rexmle.graders import dice``); nothing in th
 reads files, knows about submissions, or depends on a challenge.
 """
 
+from rexmle.graders.boxes import Box, boundary_iou, box_iou
+from rexmle.graders.multiclass import CaseScores, ClassScores, class_boxes, score_case, score_class
 from rexmle.graders.segmentation import (
     LesionCounts,
     abs_volume_difference_ml,
@@ -14,14 +16,47 @@ from rexmle.graders.segmentation import (
     lesion_counts,
     lesion_f1,
 )
+from rexmle.graders.surface import directed_surface_distances, hausdorff, hd95, symmetric_percentile
+from rexmle.graders.topology import (
+    DetectionCounts,
+    balanced_accuracy,
+    betti0,
+    betti0_error,
+    cldice,
+    detection_outcome,
+    iou,
+    labels_present,
+    union_labels,
+)
 
 __all__ = [
+    "Box",
+    "CaseScores",
+    "ClassScores",
+    "DetectionCounts",
     "LesionCounts",
     "abs_volume_difference_ml",
+    "balanced_accuracy",
+    "betti0",
+    "betti0_error",
+    "boundary_iou",
+    "box_iou",
+    "class_boxes",
+    "cldice",
     "count_components",
+    "detection_outcome",
     "dice",
+    "directed_surface_distances",
     "f1_from_counts",
+    "hausdorff",
+    "hd95",
+    "iou",
+    "labels_present",
     "lesion_count_difference",
     "lesion_counts",
     "lesion_f1",
+    "score_case",
+    "score_class",
+    "symmetric_percentile",
+    "union_labels",
 ]

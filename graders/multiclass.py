@@ -1,0 +1,134 @@
+"""Per-class segmentation metrics of one multiclass case, class-averaged the TopCoW/TopBrain way.
+
+Conventions (CoWBenchmark/TopCoW_Eval_Metrics ``generate_cls_avg_dict.py``):
+- the class set is the union of the non-zero labels in the ground truth and the prediction, so
+  a label predicted where there is none costs as much as one that is missed;
+- a label present on one side only scores Dice 0, HD95 = ``hd_missing`` (90 mm there) and a
+  Betti-0 error equal to the present side's component count;
+- the class averages are plain means over that set; a case with no label at all scores 0 on
+  every average (HD95 0, not the bound);
+- the merged binary mask (label > 0 on both sides) is scored separately, never averaged in.
+
+Speed: one ``find_objects`` pass per label map finds every class's bounding box; each class is
+then scored on the union of its two boxes (plus a voxel), so a 512x512x300 CTA with 13 small
+vessel classes is scored in about the time its label maps take to scan.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+from pydantic import BaseModel
+from rexmle.graders.surface import directed_surface_distances, symmetric_percentile
+from rexmle.graders.topology import betti0, cldice, labels_present
+from scipy import ndimage
+
+Labels = npt.NDArray[np.integer]
+Box = tuple[slice, ...]
+
+
+class ClassScores(BaseModel):
+    dice: float
+    hd95: float
+    hd: float
+    b0_error: int
+
+
+class CaseScores(BaseModel):
+    classes: dict[int, ClassScores]
+    dice: float  # class averages
+    hd95: float
+    hd: float
+    b0_error: float
+    merged_dice: float
+    merged_hd95: float
+    merged_hd: float
+    merged_b0_error: int
+    cldice: float | None = None
+
+
+def class_boxes(label_map: Labels) -> dict[int, Box]:
+    """Bounding box of every non-zero label, in one pass over the volume."""
+    a = np.asarray(label_map)
+    if a.dtype.kind not in "ui":
+        raise ValueError(f"a label map must hold integers, not {a.dtype}")
+    objects = ndimage.find_objects(a.astype(np.int32, copy=False) if a.dtype.kind == "i" else a)
+    return {i + 1: sl for i, sl in enumerate(objects) if sl is not None}
+
+
+def _merge(shape: Sequence[int], boxes: Sequence[Box], pad: int = 1) -> Box:
+    return tuple(
+        slice(max(0, min(b[ax].start for b in boxes) - pad), min(n, max(b[ax].stop for b in boxes) + pad))
+        for ax, n in enumerate(shape)
+    )
+
+
+def score_class(
+    p: npt.NDArray[np.bool_], g: npt.NDArray[np.bool_], spacing: Sequence[float] | None, hd_missing: float
+) -> ClassScores:
+    """One class of one case (masks already cropped); conventions in the module doc."""
+    np_, ng = int(p.sum()), int(g.sum())
+    if np_ and ng:
+        dice = 2.0 * int(np.logical_and(p, g).sum()) / (np_ + ng)
+        distances = directed_surface_distances(p, g, spacing)  # once for both percentiles
+        hd95, hd = symmetric_percentile(*distances, 95.0), symmetric_percentile(*distances, 100.0)
+    else:
+        dice, hd95, hd = 0.0, hd_missing, hd_missing
+    return ClassScores(dice=dice, hd95=hd95, hd=hd, b0_error=abs(betti0(p) - betti0(g)))
+
+
+def score_case(
+    pred: Labels,
+    gt: Labels,
+    spacing: Sequence[float] | None = None,
+    hd_missing: float = 90.0,
+    with_cldice: bool = True,
+    xyz_axes: Sequence[int] = (2, 1, 0),
+) -> CaseScores:
+    """Score a multiclass prediction against its ground truth (same shape, same grid).
+
+    ``spacing`` is per array axis (mm). ``xyz_axes`` is the transpose that brings the arrays to
+    (x, y, z) order for clDice's skeletonisation, which depends on axis order: the default
+    fits SimpleITK's (z, y, x) arrays; use (0, 1, 2) for nibabel's (x, y, z).
+    """
+    p, g = np.asarray(pred), np.asarray(gt)
+    if p.shape != g.shape:
+        raise ValueError(f"shape mismatch: prediction {p.shape} vs ground truth {g.shape}")
+    boxes_p, boxes_g = class_boxes(p), class_boxes(g)
+    classes: dict[int, ClassScores] = {}
+    for c in sorted(set(boxes_p) | set(boxes_g)):
+        cbox = _merge(p.shape, [b for b in (boxes_p.get(c), boxes_g.get(c)) if b is not None])
+        classes[c] = score_class(p[cbox] == c, g[cbox] == c, spacing, hd_missing)
+    all_boxes = list(boxes_p.values()) + list(boxes_g.values())
+    # the merged mask's box from the class boxes: no extra pass over the volume
+    box = _merge(p.shape, all_boxes) if all_boxes else None
+    if box is None:
+        merged = ClassScores(dice=0.0, hd95=0.0, hd=0.0, b0_error=0)
+    else:
+        pb, gb = p[box] > 0, g[box] > 0
+        merged = score_class(pb, gb, spacing, hd_missing)
+    values = list(classes.values())
+
+    def avg(field: str) -> float:
+        return float(np.mean([getattr(v, field) for v in values])) if values else 0.0
+
+    cl = None
+    if with_cldice:
+        cl = 0.0 if box is None else cldice(np.transpose(pb, xyz_axes), np.transpose(gb, xyz_axes))
+    return CaseScores(
+        classes=classes,
+        dice=avg("dice"),
+        hd95=avg("hd95"),
+        hd=avg("hd"),
+        b0_error=avg("b0_error"),
+        merged_dice=merged.dice,
+        merged_hd95=merged.hd95,
+        merged_hd=merged.hd,
+        merged_b0_error=merged.b0_error,
+        cldice=cl,
+    )
+
+
+__all__ = ["CaseScores", "ClassScores", "class_boxes", "labels_present", "score_case", "score_class"]

@@ -1,0 +1,133 @@
+"""Vessel-topology metrics: clDice, Betti-0 errors, detection F1 and variant-balanced accuracy.
+
+Definitions follow the TopCoW/TopBrain organisers' evaluation (CoWBenchmark/TopCoW_Eval_Metrics:
+``clDice.py``, ``cls_avg_b0.py``, ``detection_grp2_labels.py``, ``aggregate_all_*``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from rexmle.graders.segmentation import Mask, _as_bool, _pair, count_components
+from rexmle.graders.surface import union_box
+
+
+def _cl_score(skeleton: npt.NDArray[np.bool_], mask: npt.NDArray[np.bool_]) -> float:
+    """Share of the skeleton's voxels that lie inside ``mask``: sum(S * V) / sum(S), 0 if S is empty."""
+    n = int(skeleton.sum())
+    return float(np.logical_and(skeleton, mask).sum() / n) if n else 0.0
+
+
+def skeleton(mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
+    """Lee's thinning (``skimage.morphology.skeletonize``; 2-D or 3-D).
+
+    Thinning is not invariant to axis order: the organisers skeletonise arrays in (x, y, z)
+    order (``GetArrayFromImage(...).transpose(2, 1, 0)``), so callers holding SimpleITK's
+    (z, y, x) arrays must transpose first to match them.
+    """
+    from skimage.morphology import skeletonize
+
+    return np.asarray(skeletonize(mask), dtype=bool)
+
+
+def cldice(pred: Mask, gt: Mask) -> float:
+    """Centerline Dice of two binary vessel masks.
+
+        tprec = |skel(P) ∩ G| / |skel(P)|,  tsens = |skel(G) ∩ P| / |skel(G)|
+        clDice = 2 * tprec * tsens / (tprec + tsens)   (0 when both are 0)
+
+    Each ratio is 0 when its skeleton is empty. Computed on the union's bounding box (the
+    skeleton of a mask lies inside the mask, so nothing outside can count).
+    """
+    p, g = _pair(pred, gt)
+    box = union_box(p, g)
+    if box is None:
+        return 0.0
+    p, g = np.pad(p[box], 1), np.pad(g[box], 1)
+    tprec = _cl_score(skeleton(p), g)
+    tsens = _cl_score(skeleton(g), p)
+    return 2.0 * tprec * tsens / (tprec + tsens) if tprec + tsens > 0 else 0.0
+
+
+def betti0(mask: Mask) -> int:
+    """Betti-0: the number of 26-connected (8 in 2-D) foreground components; 0 for an empty mask."""
+    m = _as_bool(mask)
+    return count_components(m, 26 if m.ndim == 3 else 8) if m.any() else 0
+
+
+def betti0_error(pred: Mask, gt: Mask) -> int:
+    """|b0(P) - b0(G)|. A label missing on one side has b0 = 0 there."""
+    return abs(betti0(pred) - betti0(gt))
+
+
+@dataclass
+class DetectionCounts:
+    tp: int = 0
+    fp: int = 0
+    fn: int = 0
+    tn: int = 0
+
+    def add(self, outcome: str) -> None:
+        setattr(self, outcome, getattr(self, outcome) + 1)
+
+    @property
+    def f1(self) -> float:
+        """2TP / (2TP + FP + FN); 0 when TP + FP + FN = 0 (a label never present scores 0)."""
+        d = 2 * self.tp + self.fp + self.fn
+        return 2 * self.tp / d if d else 0.0
+
+
+def iou(pred: Mask, gt: Mask) -> float:
+    """Voxel-count Jaccard |P ∩ G| / |P ∪ G|; 0 when either mask is empty."""
+    p, g = _pair(pred, gt)
+    if not p.any() or not g.any():
+        return 0.0
+    return float(np.logical_and(p, g).sum() / np.logical_or(p, g).sum())
+
+
+def detection_outcome(pred: Mask, gt: Mask, threshold: float = 0.25) -> str:
+    """One label in one case: in GT -> "tp" if IoU >= threshold else "fn"; not in GT ->
+    "fp" if in the prediction else "tn"."""
+    p, g = _pair(pred, gt)
+    if g.any():
+        return "tp" if iou(p, g) >= threshold else "fn"
+    return "fp" if p.any() else "tn"
+
+
+def balanced_accuracy(y_true: Sequence[Hashable], y_pred: Sequence[Hashable]) -> float:
+    """Mean over the classes present in ``y_true`` of their recall (sklearn's
+    ``balanced_accuracy_score`` without adjustment); classes only predicted are ignored.
+
+        BA = (1 / |C|) * sum_{c in C} #{i: y_true_i = c and y_pred_i = c} / #{i: y_true_i = c}
+    """
+    if len(y_true) != len(y_pred):
+        raise ValueError("y_true and y_pred differ in length")
+    if not y_true:
+        return 0.0
+    classes: dict[Hashable, list[int]] = {}
+    for t, p in zip(y_true, y_pred, strict=True):
+        hit_total = classes.setdefault(t, [0, 0])
+        hit_total[0] += int(t == p)
+        hit_total[1] += 1
+    return float(np.mean([hit / total for hit, total in classes.values()]))
+
+
+def labels_present(label_map: npt.NDArray[np.integer]) -> set[int]:
+    """Non-zero labels in a label map (one counting pass for small unsigned labels, not a sort)."""
+    a = np.asarray(label_map)
+    if a.dtype.kind == "u" and a.dtype.itemsize <= 2:
+        return {int(v) for v in np.flatnonzero(np.bincount(a.ravel())) if v != 0}
+    return {int(v) for v in np.unique(a) if v != 0}
+
+
+def union_labels(pred: npt.NDArray[np.integer], gt: npt.NDArray[np.integer]) -> list[int]:
+    """The class set of a multiclass case: labels in the ground truth or the prediction."""
+    return sorted(labels_present(pred) | labels_present(gt))
+
+
+def mean_or(values: Iterable[float], empty: float = 0.0) -> float:
+    vals = list(values)
+    return float(np.mean(vals)) if vals else empty

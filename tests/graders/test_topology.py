@@ -1,0 +1,97 @@
+"""clDice, Betti-0, detection and balanced accuracy against hand-computed and organiser values."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from rexmle.graders.topology import (
+    DetectionCounts,
+    balanced_accuracy,
+    betti0,
+    betti0_error,
+    cldice,
+    detection_outcome,
+    iou,
+    labels_present,
+    union_labels,
+)
+
+
+def tube(shape: tuple[int, int, int], y: int, z: int, x0: int, x1: int) -> np.ndarray:
+    a = np.zeros(shape, dtype=bool)
+    a[x0:x1, y, z] = True
+    return a
+
+
+def test_cldice_of_identical_tubes_is_one_and_of_disjoint_is_zero() -> None:
+    t = tube((20, 7, 7), 3, 3, 2, 18)
+    assert cldice(t, t) == 1.0
+    assert cldice(t, tube((20, 7, 7), 0, 0, 2, 18)) == 0.0
+    assert cldice(np.zeros((4, 4, 4)), np.zeros((4, 4, 4))) == 0.0
+
+
+def test_cldice_hand_computed_for_a_half_vessel() -> None:
+    # GT: a 1-voxel-thick line of 16 voxels (its own skeleton); prediction: its first 8 voxels.
+    gt = tube((20, 5, 5), 2, 2, 2, 18)
+    pred = tube((20, 5, 5), 2, 2, 2, 10)
+    # tprec: skel(pred) (8 voxels) all inside GT -> 1; tsens: 8 of GT's 16 skeleton voxels in pred
+    assert cldice(pred, gt) == pytest.approx(2 * 1.0 * 0.5 / 1.5)
+
+
+def test_betti0_counts_26_connected_components() -> None:
+    a = np.zeros((5, 5, 5), dtype=bool)
+    a[0, 0, 0] = a[1, 1, 1] = True  # diagonal neighbours: one component under 26-connectivity
+    a[4, 4, 4] = True
+    assert betti0(a) == 2
+    assert betti0(np.zeros((3, 3, 3))) == 0
+    # a vessel broken in two: Betti-0 error 1 against the intact one
+    gt = tube((20, 5, 5), 2, 2, 2, 18)
+    broken = gt.copy()
+    broken[9:11] = False
+    assert betti0_error(broken, gt) == 1
+
+
+def test_organisers_blank_slice_case_betti_errors() -> None:
+    # TopCoW_Eval_Metrics test_cls_avg_b0: 3x3x3, indices (x, y, z)
+    pred = np.zeros((3, 3, 3), dtype=np.uint8)
+    gt = np.zeros((3, 3, 3), dtype=np.uint8)
+    pred[:, :, 0] = 7
+    gt[2, 0, 1] = gt[0, 2, 1] = 8
+    assert betti0_error(pred == 7, gt == 7) == 1
+    assert betti0_error(pred == 8, gt == 8) == 2
+    assert union_labels(pred, gt) == [7, 8]
+
+
+def test_detection_pooled_f1_matches_the_organisers_aggregation() -> None:
+    # case A: 8 TN, 9 TN, 10 TP, 15 TP; case B: 8 TP, 9 FN, 10 TP, 15 FP -> F1 [1, 0, 1, 2/3]
+    counts = {label: DetectionCounts() for label in (8, 9, 10, 15)}
+    for outcomes in ({8: "tn", 9: "tn", 10: "tp", 15: "tp"}, {8: "tp", 9: "fn", 10: "tp", 15: "fp"}):
+        for label, o in outcomes.items():
+            counts[label].add(o)
+    f1 = [counts[k].f1 for k in (8, 9, 10, 15)]
+    assert f1 == pytest.approx([1.0, 0.0, 1.0, 2 / 3])
+    assert np.mean(f1) == pytest.approx(0.6667, abs=1e-4)
+
+
+def test_detection_outcome_uses_the_iou_threshold() -> None:
+    gt = tube((20, 5, 5), 2, 2, 0, 20)
+    assert detection_outcome(tube((20, 5, 5), 2, 2, 0, 5), gt) == "tp"  # IoU 0.25 counts
+    assert detection_outcome(tube((20, 5, 5), 2, 2, 0, 4), gt) == "fn"  # IoU 0.2
+    assert detection_outcome(np.zeros_like(gt), gt) == "fn"
+    assert detection_outcome(gt, np.zeros_like(gt)) == "fp"
+    assert detection_outcome(np.zeros_like(gt), np.zeros_like(gt)) == "tn"
+    assert iou(tube((20, 5, 5), 2, 2, 0, 5), gt) == 0.25
+
+
+def test_balanced_accuracy_matches_the_organisers_three_class_case() -> None:
+    y_true = ["0001"] * 2 + ["0110"] * 4 + ["0100"]
+    y_pred = ["0001", "x", "0110", "0110", "y", "y", "z"]  # 1/2, 2/4, 0/1 correct
+    assert balanced_accuracy(y_true, y_pred) == pytest.approx(1 / 3)
+    assert balanced_accuracy(["a", "a"], ["a", "b"]) == 0.5
+
+
+def test_labels_present_counts_without_sorting() -> None:
+    a = np.zeros((4, 4), dtype=np.uint8)
+    a[0, 0], a[1, 1] = 15, 3
+    assert labels_present(a) == {3, 15}
+    assert labels_present(a.astype(np.int32)) == {3, 15}
