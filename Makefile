@@ -54,6 +54,7 @@ bench: install
 	$(BIN)/python bench/gateway_bench.py
 	$(BIN)/python bench/runtime_bench.py
 	$(BIN)/python bench/sweep_bench.py
+	$(BIN)/python bench/vessel_bench.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

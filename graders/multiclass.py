@@ -65,6 +65,27 @@ def _merge(shape: Sequence[int], boxes: Sequence[Box], pad: int = 1) -> Box:
     )
 
 
+def separated_regions(shape: Sequence[int], boxes: Sequence[Box]) -> list[Box]:
+    """Merge boxes that overlap or touch (within one voxel) until the remaining ones are at
+    least one voxel apart; every voxel inside the input boxes lies in exactly one output box.
+    """
+    groups = [_merge(shape, [b], pad=0) for b in boxes]
+    merged = True
+    while merged:
+        merged = False
+        for i in range(len(groups)):
+            for j in range(i + 1, len(groups)):
+                a, b = groups[i], groups[j]
+                if all(x.start <= y.stop and y.start <= x.stop for x, y in zip(a, b, strict=True)):
+                    groups[i] = _merge(shape, [a, b], pad=0)
+                    del groups[j]
+                    merged = True
+                    break
+            if merged:
+                break
+    return groups
+
+
 def score_class(
     p: npt.NDArray[np.bool_], g: npt.NDArray[np.bool_], spacing: Sequence[float] | None, hd_missing: float
 ) -> ClassScores:
@@ -72,7 +93,7 @@ def score_class(
     np_, ng = int(p.sum()), int(g.sum())
     if np_ and ng:
         dice = 2.0 * int(np.logical_and(p, g).sum()) / (np_ + ng)
-        distances = directed_surface_distances(p, g, spacing)  # once for both percentiles
+        distances = directed_surface_distances(p, g, spacing, crop=False)  # once for both percentiles
         hd95, hd = symmetric_percentile(*distances, 95.0), symmetric_percentile(*distances, 100.0)
     else:
         dice, hd95, hd = 0.0, hd_missing, hd_missing
@@ -116,7 +137,8 @@ def score_case(
 
     cl = None
     if with_cldice:
-        cl = 0.0 if box is None else cldice(np.transpose(pb, xyz_axes), np.transpose(gb, xyz_axes))
+        regions = separated_regions(p.shape, all_boxes)
+        cl = cldice(p > 0, g > 0, regions=regions, axes=xyz_axes) if regions else 0.0
     return CaseScores(
         classes=classes,
         dice=avg("dice"),

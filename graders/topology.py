@@ -15,12 +15,6 @@ from rexmle.graders.segmentation import Mask, _as_bool, _pair, count_components
 from rexmle.graders.surface import union_box
 
 
-def _cl_score(skeleton: npt.NDArray[np.bool_], mask: npt.NDArray[np.bool_]) -> float:
-    """Share of the skeleton's voxels that lie inside ``mask``: sum(S * V) / sum(S), 0 if S is empty."""
-    n = int(skeleton.sum())
-    return float(np.logical_and(skeleton, mask).sum() / n) if n else 0.0
-
-
 def skeleton(mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
     """Lee's thinning (``skimage.morphology.skeletonize``; 2-D or 3-D).
 
@@ -33,22 +27,41 @@ def skeleton(mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
     return np.asarray(skeletonize(mask), dtype=bool)
 
 
-def cldice(pred: Mask, gt: Mask) -> float:
+def cldice(
+    pred: Mask,
+    gt: Mask,
+    regions: Sequence[tuple[slice, ...]] | None = None,
+    axes: Sequence[int] | None = None,
+) -> float:
     """Centerline Dice of two binary vessel masks.
 
         tprec = |skel(P) ∩ G| / |skel(P)|,  tsens = |skel(G) ∩ P| / |skel(G)|
         clDice = 2 * tprec * tsens / (tprec + tsens)   (0 when both are 0)
 
-    Each ratio is 0 when its skeleton is empty. Computed on the union's bounding box (the
-    skeleton of a mask lies inside the mask, so nothing outside can count).
+    Each ratio is 0 when its skeleton is empty. ``axes``: a transpose applied before thinning
+    (see :func:`skeleton`). ``regions``: boxes that together hold every foreground voxel of
+    both masks and are at least one voxel apart. Thinning only looks at a voxel's 26
+    neighbours, so separated parts are thinned independently and the sums over regions equal
+    the sums over the whole volume; the cost then follows the regions, not the box spanning
+    them (a stray label in a corner would otherwise make it most of the volume). Default:
+    the union's bounding box.
     """
-    p, g = _pair(pred, gt)
-    box = union_box(p, g)
-    if box is None:
-        return 0.0
-    p, g = np.pad(p[box], 1), np.pad(g[box], 1)
-    tprec = _cl_score(skeleton(p), g)
-    tsens = _cl_score(skeleton(g), p)
+    p_all, g_all = _pair(pred, gt)
+    if regions is None:
+        box = union_box(p_all, g_all)
+        regions = [] if box is None else [box]
+    hits_p = n_p = hits_g = n_g = 0
+    for region in regions:
+        p, g = np.pad(p_all[region], 1), np.pad(g_all[region], 1)
+        if axes is not None:
+            p, g = np.transpose(p, axes), np.transpose(g, axes)
+        sp, sg = skeleton(p), skeleton(g)
+        hits_p += int(np.logical_and(sp, g).sum())
+        n_p += int(sp.sum())
+        hits_g += int(np.logical_and(sg, p).sum())
+        n_g += int(sg.sum())
+    tprec = hits_p / n_p if n_p else 0.0
+    tsens = hits_g / n_g if n_g else 0.0
     return 2.0 * tprec * tsens / (tprec + tsens) if tprec + tsens > 0 else 0.0
 
 

@@ -69,3 +69,22 @@ def test_anisotropic_spacing_reaches_hd95() -> None:
     pred = np.zeros_like(gt)
     pred[3, 1:5, 1:6] = 1  # shifted one voxel along axis 0, whose spacing is 2.5 mm
     assert score_case(pred, gt, spacing=(2.5, 0.5, 0.5)).classes[1].hd95 == pytest.approx(2.5)
+
+
+def test_clDice_by_separated_regions_equals_clDice_on_the_whole_volume() -> None:
+    from rexmle.graders.multiclass import separated_regions
+    from rexmle.graders.topology import cldice
+
+    rng = np.random.default_rng(5)
+    gt = np.zeros((40, 50, 60), dtype=np.uint8)
+    gt[2:12, 3:30, 5:9] = 1  # a slab, a tube and a far-away blob (the stray-label case)
+    gt[20:23, 10:45, 30:33] = 2
+    gt[35:39, 45:49, 55:59] = 3
+    pred = np.where(rng.random(gt.shape) < 0.9, gt, 0).astype(np.uint8)
+    pred[0:2, 0:2, 58:60] = 7
+    boxes = list(class_boxes(pred).values()) + list(class_boxes(gt).values())
+    regions = separated_regions(gt.shape, boxes)
+    assert len(regions) >= 3  # the far blob and the stray label stay apart
+    whole = cldice(pred > 0, gt > 0, axes=(2, 1, 0))
+    assert cldice(pred > 0, gt > 0, regions=regions, axes=(2, 1, 0)) == pytest.approx(whole, abs=1e-12)
+    assert score_case(pred, gt).cldice == pytest.approx(whole, abs=1e-12)
