@@ -26,7 +26,12 @@ from rexmle.graders.topology import (
     detection_outcome,
     iou,
     labels_present,
+    left_right_flipped,
+    neighbour_labels,
+    region_matches,
+    touches,
     union_labels,
+    variant_string,
 )
 
 __all__ = [
@@ -52,11 +57,16 @@ __all__ = [
     "hd95",
     "iou",
     "labels_present",
+    "left_right_flipped",
     "lesion_count_difference",
     "lesion_counts",
     "lesion_f1",
+    "neighbour_labels",
+    "region_matches",
     "score_case",
     "score_class",
     "symmetric_percentile",
+    "touches",
     "union_labels",
+    "variant_string",
 ]

@@ -144,3 +144,83 @@ def union_labels(pred: npt.NDArray[np.integer], gt: npt.NDArray[np.integer]) -> 
 def mean_or(values: Iterable[float], empty: float = 0.0) -> float:
     vals = list(values)
     return float(np.mean(vals)) if vals else empty
+
+
+# ---------------------------------------------------------------- label adjacency and topology
+
+
+def _grow(box: Sequence[slice], shape: Sequence[int], by: int = 1) -> tuple[slice, ...]:
+    return tuple(slice(max(0, s.start - by), min(n, s.stop + by)) for s, n in zip(box, shape, strict=True))
+
+
+def label_box(label_map: npt.NDArray[np.integer], label: int) -> tuple[slice, ...] | None:
+    """The label's bounding box; None if absent."""
+    from scipy import ndimage
+
+    mask = np.asarray(label_map) == label
+    return ndimage.find_objects(mask.view(np.uint8))[0] if mask.any() else None
+
+
+def neighbour_labels(
+    label_map: npt.NDArray[np.integer], label: int, box: Sequence[slice] | None = None
+) -> list[int]:
+    """Sorted non-zero labels other than ``label`` found in the full (26 / 8) neighbourhood of
+    ``label``'s voxels, as TopCoW's ``utils_neighborhood`` finds them; [] if the label is absent.
+
+    ``box``: the label's bounding box if known (saves a pass over the volume).
+    """
+    from scipy import ndimage
+
+    a = np.asarray(label_map)
+    if box is None:
+        box = label_box(a, label)
+        if box is None:
+            return []
+    region = a[_grow(box, a.shape)]
+    mask = region == label
+    if not mask.any():
+        return []
+    ring = ndimage.binary_dilation(mask, structure=np.ones((3,) * a.ndim, dtype=bool)) & ~mask
+    return sorted(int(v) for v in np.unique(region[ring]) if v != 0 and v != label)
+
+
+def touches(label_map: npt.NDArray[np.integer], a: int, b: int, box: Sequence[slice] | None = None) -> bool:
+    """Whether some voxel of label ``a`` has a voxel of label ``b`` among its 26 neighbours."""
+    return b in neighbour_labels(label_map, a, box)
+
+
+def median_coordinate(label_map: npt.NDArray[np.integer], label: int, axis: int) -> float | None:
+    """Median index along ``axis`` of the label's voxels; None if the label is absent."""
+    idx = np.nonzero(np.asarray(label_map) == label)[axis]
+    return float(np.median(idx)) if idx.size else None
+
+
+def left_right_flipped(label_map: npt.NDArray[np.integer], left: int, right: int, x_axis: int) -> bool | None:
+    """TopCoW's flip test: in LPS+ images the left structure lies at larger x, so the map is
+    flipped when median_x(left) < median_x(right). None when either label is absent."""
+    lx, rx = median_coordinate(label_map, left, x_axis), median_coordinate(label_map, right, x_axis)
+    if lx is None or rx is None:
+        return None
+    return lx < rx
+
+
+def region_matches(
+    pred: npt.NDArray[np.integer], gt: npt.NDArray[np.integer], labels: Iterable[int], threshold: float = 0.25
+) -> bool:
+    """TopCoW topology matching of one region (anterior or posterior labels), without the
+    left/right flip test: for every label, detection is a TP or TN at ``threshold``, the sorted
+    neighbour-label lists are equal and the Betti-0 numbers are equal."""
+    for label in labels:
+        p, g = pred == label, gt == label
+        if detection_outcome(p, g, threshold) not in ("tp", "tn"):
+            return False
+        if neighbour_labels(pred, label) != neighbour_labels(gt, label):
+            return False
+        if betti0(p) != betti0(g):
+            return False
+    return True
+
+
+def variant_string(region: str, edges: Sequence[int]) -> str:
+    """A CoW variant as TopCoW names it: ``Var_Ant_1_1_0_1`` from region "Ant" and its edge vector."""
+    return f"Var_{region}_" + "_".join(str(int(e)) for e in edges)

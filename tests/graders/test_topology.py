@@ -95,3 +95,47 @@ def test_labels_present_counts_without_sorting() -> None:
     a[0, 0], a[1, 1] = 15, 3
     assert labels_present(a) == {3, 15}
     assert labels_present(a.astype(np.int32)) == {3, 15}
+
+
+def test_neighbour_labels_use_the_full_neighbourhood_and_skip_self_and_background() -> None:
+    from rexmle.graders.topology import neighbour_labels, touches
+
+    a = np.zeros((5, 5, 5), dtype=np.uint8)
+    a[1, 1, 1] = 4
+    a[2, 2, 2] = 6  # diagonal neighbour of label 4: adjacent under 26-connectivity
+    a[4, 4, 4] = 12  # two voxels away from label 6: not adjacent
+    assert neighbour_labels(a, 4) == [6]
+    assert neighbour_labels(a, 6) == [4]
+    assert neighbour_labels(a, 12) == [] and neighbour_labels(a, 9) == []
+    assert touches(a, 4, 6) and not touches(a, 6, 12)
+
+
+def test_left_right_flip_on_median_x() -> None:
+    from rexmle.graders.topology import left_right_flipped
+
+    a = np.zeros((3, 3, 10), dtype=np.uint8)  # (z, y, x)
+    a[1, 1, 7:9] = 6  # L-ICA at larger x (LPS+)
+    a[1, 1, 1:3] = 4  # R-ICA
+    assert left_right_flipped(a, left=6, right=4, x_axis=2) is False
+    assert left_right_flipped(np.flip(a, axis=2), left=6, right=4, x_axis=2) is True
+    assert left_right_flipped(a, left=6, right=5, x_axis=2) is None
+
+
+def test_region_matching_requires_detection_neighbours_and_components() -> None:
+    from rexmle.graders.topology import region_matches, variant_string
+
+    gt = np.zeros((3, 3, 12), dtype=np.uint8)
+    gt[1, 1, 0:4] = 11
+    gt[1, 1, 4:8] = 10
+    gt[1, 1, 8:12] = 12
+    assert region_matches(gt, gt, (10, 11, 12, 15))
+    broken = gt.copy()
+    broken[1, 1, 9] = 0  # label 12 in two pieces: Betti-0 differs
+    assert not region_matches(broken, gt, (10, 11, 12, 15))
+    detached = gt.copy()
+    detached[1, 1, 4] = 0  # Acom no longer touches label 11: neighbour lists differ
+    assert not region_matches(detached, gt, (10,))
+    extra = gt.copy()
+    extra[0, 0, 0] = 15  # a label the ground truth lacks: FP
+    assert not region_matches(extra, gt, (15,))
+    assert variant_string("Ant", [1, 1, 0, 1]) == "Var_Ant_1_1_0_1"
