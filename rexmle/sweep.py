@@ -621,17 +621,22 @@ def submit_slurm(
 
 
 def wait_slurm(out: Path, notify: Notify, poll_s: float) -> list[RunStatus]:
-    """Poll until no run of the sweep is queued or running on SLURM."""
+    """Poll until no run of the sweep is queued or running on SLURM. Ctrl-C stops watching,
+    not the jobs: they belong to the cluster now."""
     last: dict[str, int] = {}
-    while True:
-        rows = status(out)
-        c = counts(rows)
-        if c != last:
-            notify(" ".join(f"{k}={v}" for k, v in c.items() if v))
-            last = c
-        if c["queued"] == 0 and c["running"] == 0:
-            return rows
-        time.sleep(poll_s)
+    try:
+        while True:
+            rows = status(out)
+            c = counts(rows)
+            if c != last:
+                notify(" ".join(f"{k}={v}" for k, v in c.items() if v))
+                last = c
+            if c["queued"] == 0 and c["running"] == 0:
+                return rows
+            time.sleep(poll_s)
+    except KeyboardInterrupt:
+        notify(f"stopped watching; the jobs go on (follow them with `rexmle sweep status {out}`)")
+        raise
 
 
 # ---------------------------------------------------------------- the command
