@@ -160,3 +160,37 @@ def test_job_array_sweep(home: Path, tmp_path: Path) -> None:
     )
     again = json.loads(rexmle_cli("sweep", str(path), "--json").stdout)
     assert again["started"] == [] and again["submitted_jobs"] == []
+
+
+def test_requeued_job_restarts_its_run_in_the_same_job(home: Path, tmp_path: Path) -> None:
+    """What preemption with requeue does: SLURM signals the job and queues it again. The run
+    stops cleanly, shows as queued (not interrupted: nothing to resubmit), then finishes in
+    the same job as attempt 2."""
+    path = write_sweep(tmp_path, agents=["baseline"], challenges=["isles22"], seeds=1)
+    out = tmp_path / "out"
+    first = rexmle_cli("sweep", str(path), "--no-wait", "--json")
+    assert first.returncode == 0, first.stderr
+    (job,) = json.loads(first.stdout)["submitted_jobs"]
+
+    def agent_running() -> bool:
+        rows = sweeps.status(out)
+        rec = RunDir(out / "runs" / rows[0].run_id).read_record() if (out / "runs").exists() else None
+        return rec is not None and rec.state is RunState.running and bool(rec.runtime_info)
+
+    wait_for(agent_running, 300, "the agent to start")
+    subprocess.run(["scontrol", "requeue", job], check=True)
+    wait_for(lambda: sweeps.status(out)[0].phase == "queued", 60, "the run to be queued again")
+    record = RunDir(out / "runs" / sweeps.status(out)[0].run_id).read_record()
+    assert (
+        record is not None and record.state is RunState.failed and "KeyboardInterrupt" in (record.error or "")
+    )
+    # a requeued job waits ~2 minutes before it is eligible again; let it start now
+    subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"], check=True)
+    again = rexmle_cli("sweep", str(path), "--json")  # resubmits nothing: the job is still queued
+    assert again.returncode == 0, again.stderr
+    outcome = json.loads(again.stdout)
+    assert outcome["started"] == [] and outcome["submitted_jobs"] == [] and outcome["counts"]["done"] == 1
+    (row,) = sweeps.status(out)
+    record = RunDir(out / "runs" / row.run_id).read_record()
+    assert record is not None and record.attempts == 2 and row.job_id == job
+    wait_for(lambda: sacct_state(job) == "COMPLETED", 60, "sacct to record the requeued job COMPLETED")
