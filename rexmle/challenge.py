@@ -50,6 +50,10 @@ class DataFile(Frozen):
     sha256: Annotated[str | None, Field(pattern=r"^[0-9a-f]{64}$")] = None
     md5: Annotated[str | None, Field(pattern=r"^[0-9a-f]{32}$")] = None
     size_bytes: int | None = None
+    #: Challenges that name the same ``shared`` key download the file once, into
+    #: ``data/_shared/<key>/``, and link it into their own ``raw/`` (TopCoW's six tasks share one
+    #: 14 GB release).
+    shared: Annotated[str | None, Field(pattern=r"^[a-z0-9][a-z0-9_\-]*$")] = None
 
 
 class Budgets(Frozen):

@@ -163,14 +163,41 @@ def _recorded_hashes(raw_dir: Path) -> dict[str, str]:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
+def shared_dir(raw_dir: Path, key: str) -> Path:
+    """``data/_shared/<key>``, beside the challenges' own ``data/<id>`` folders."""
+    return raw_dir.parent.parent / "_shared" / key
+
+
 def fetch(files: list[DataFile], raw_dir: Path, progress: ProgressFn | None = None) -> dict[str, str]:
     """Download every raw file (trying mirrors in order) and verify its checksum.
 
     A pinned sha256 is verified by pooch. An unknown one is recorded on first download in
     ``raw/downloads.json`` (trust on first use) and verified on every later call.
+    A file with a ``shared`` key is fetched once into ``data/_shared/<key>/`` (under a lock,
+    with its own ``downloads.json``) and symlinked into ``raw_dir``.
     Returns name -> sha256.
     """
     raw_dir.mkdir(parents=True, exist_ok=True)
+    result: dict[str, str] = {}
+    for key in sorted({df.shared for df in files if df.shared}):
+        home = shared_dir(raw_dir, key)
+        home.mkdir(parents=True, exist_ok=True)
+        with (home / ".lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # one download per key, whichever challenge asks first
+            result.update(_fetch_into([df for df in files if df.shared == key], home, progress))
+        for df in files:
+            if df.shared == key:
+                link = raw_dir / df.name
+                if not (link.is_symlink() and link.resolve() == (home / df.name).resolve()):
+                    link.unlink(missing_ok=True)
+                    link.symlink_to(home / df.name)
+    result.update(_fetch_into([df for df in files if not df.shared], raw_dir, progress))
+    return {df.name: result[df.name] for df in files}
+
+
+def _fetch_into(files: list[DataFile], raw_dir: Path, progress: ProgressFn | None) -> dict[str, str]:
+    if not files:
+        return {}
     recorded = _recorded_hashes(raw_dir)
     result: dict[str, str] = {}
     for df in files:

@@ -180,3 +180,18 @@ def test_fetch_checks_the_record_md5(server: str, tmp_path: Path) -> None:
     bad = DataFile(name="g.bin", urls=[f"{server}/g.bin"], md5="0" * 32)
     with pytest.raises(DataError, match="md5"):
         data.fetch([bad], tmp_path)
+
+
+def test_shared_file_is_downloaded_once_and_linked_into_each_challenge(server: str, tmp_path: Path) -> None:
+    df = DataFile(name="release.zip", urls=[f"{server}/release.zip"], shared="topcow-2024")
+    raw_a, raw_b = tmp_path / "data" / "a" / "raw", tmp_path / "data" / "b" / "raw"
+    assert data.fetch([df], raw_a) == {"release.zip": SHA}
+    assert data.fetch([df], raw_b) == {"release.zip": SHA}
+    assert _Handler.served == ["full"]  # one download for both
+    shared = tmp_path / "data" / "_shared" / "topcow-2024"
+    for raw in (raw_a, raw_b):
+        assert (raw / "release.zip").is_symlink() and (raw / "release.zip").read_bytes() == PAYLOAD
+        assert (raw / "release.zip").resolve() == (shared / "release.zip").resolve()
+    assert json.loads((shared / "downloads.json").read_text()) == {"release.zip": SHA}
+    with pytest.raises(ValueError, match="shared"):
+        DataFile(name="x", urls=[f"{server}/x"], shared="Not OK")
