@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from rexmle import challenge
+
 
 def rexmle(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
@@ -22,7 +24,9 @@ def rexmle(*args: str, env: dict[str, str] | None = None) -> subprocess.Complete
 
 def test_list_and_info_json() -> None:
     listed = json.loads(rexmle("list", "--json").stdout)
-    assert [c["id"] for c in listed] == ["isles22"]
+    assert [c["id"] for c in listed] == sorted(challenge.discover()) and "isles22" in [
+        c["id"] for c in listed
+    ]
     info = json.loads(rexmle("info", "isles22", "--json").stdout)
     assert info["spec"]["id"] == "isles22" and len(info["leaderboard"]) == 10
 

@@ -70,6 +70,7 @@ def test_slurm_sweep_with_a_cancelled_job_resumes_and_reports(
             rec = RunDir(out / "runs" / r.run_id).read_record()
             if (
                 r.agent == "baseline"
+                and r.challenge == "isles22"  # trains for its whole budget: still running at the cancel
                 and rec is not None
                 and rec.state is RunState.running
                 and rec.runtime_info
@@ -81,7 +82,10 @@ def test_slurm_sweep_with_a_cancelled_job_resumes_and_reports(
     victim = next(
         r
         for r in sweeps.status(out)
-        if r.agent == "baseline" and r.phase == "running" and r.state == "running"
+        if r.agent == "baseline"
+        and r.challenge == "isles22"
+        and r.phase == "running"
+        and r.state == "running"
     )
     assert victim.job_id
     subprocess.run(["scancel", victim.job_id], check=True)

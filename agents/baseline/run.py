@@ -11,5 +11,9 @@ if task == "segmentation-3d-binary":
     from seg3d import main
 
     main()
+elif task == "classification-cow-edges":
+    from cow_edges import main
+
+    main()
 else:
     sys.exit(f"baseline: no solution for task type {task!r} yet")

@@ -1,0 +1,185 @@
+"""Prepare one TopCoW task for one modality from the 2024 release (zipped or extracted).
+
+Cases are the release's ``topcow_{ct|mr}_NNN`` of the task's modality that have the task's
+label file; the split follows the ReX-MLE reference (sorted ids, 20% test, seed 42), so the
+three tasks of a track share their test cases. Members are streamed from the zip straight to
+their destination (nothing is extracted twice).
+
+Public: ``train/images/<case>_0000.nii.gz``, ``train/labels/<label file>``, ``test/images/``,
+``train.csv``, ``test.csv`` and ``sample_submission/`` (``submission.csv`` + a valid placeholder
+prediction per test case). Private: ``test/labels/`` (task 2: the ROI as JSON) and
+``test_labels.csv``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import shutil
+import zipfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any, Literal
+
+import nibabel as nib
+import numpy as np
+from rexmle.challenges._topcow.formats import ANTERIOR_EDGES, POSTERIOR_EDGES, read_roi_txt
+
+from rexmle.data import train_test_split_ids
+from rexmle.errors import DataError, InvalidSubmission
+
+Task = Literal["seg", "box", "edges"]
+ARCHIVE = "TopCoW2024_Data_Release.zip"
+TOP = "TopCoW2024_Data_Release"
+LABEL_FOLDER = {"seg": "cow_seg_labelsTr", "box": "roi_loc_labelsTr", "edges": "antpos_edges_labelsTr"}
+LABEL_SUFFIX = {"seg": ".nii.gz", "box": ".txt", "edges": ".yml"}
+PREDICTION = {"seg": ("predicted_mask_path", "_0000.nii.gz"), "box": ("predicted_bbox_path", "_bbox.json"),
+              "edges": ("predicted_edges_path", "_edges.json")}  # fmt: skip
+MODALITY_NAME = {"ct": "CTA", "mr": "MRA"}
+
+
+class Release:
+    """The release as relative name (``imagesTr/...``) -> opener, from the zip or a folder."""
+
+    def __init__(self, raw_dir: Path) -> None:
+        self.zip: zipfile.ZipFile | None = None
+        archive, folder = raw_dir / ARCHIVE, raw_dir / TOP
+        if archive.exists():
+            try:
+                self.zip = zipfile.ZipFile(archive)
+            except zipfile.BadZipFile:
+                raise DataError(f"{archive} is not a valid zip; delete it and prepare again") from None
+            prefix = re.compile(rf"^(?:{TOP}/)?")
+            self.names = {prefix.sub("", n): n for n in self.zip.namelist() if not n.endswith("/")}
+        elif folder.is_dir():
+            self.names = {str(p.relative_to(folder)): str(p) for p in folder.rglob("*") if p.is_file()}
+        else:
+            raise DataError(f"neither {archive} nor {folder} exists")
+
+    @contextmanager
+    def open(self, name: str) -> Iterator[IO[bytes]]:
+        member = self.names[name]
+        with self.zip.open(member) if self.zip else Path(member).open("rb") as f:
+            yield f
+
+    def copy(self, name: str, dst: Path) -> None:
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        with self.open(name) as src, dst.open("wb") as out:
+            shutil.copyfileobj(src, out, 1 << 20)
+
+    def read_text(self, name: str) -> str:
+        with self.open(name) as f:
+            return f.read().decode("utf-8")
+
+    def close(self) -> None:
+        if self.zip:
+            self.zip.close()
+
+
+def cases(release: Release, modality: str, task: Task) -> list[str]:
+    pattern = re.compile(
+        rf"^{LABEL_FOLDER[task]}/(topcow_{modality}_\d{{3}}){re.escape(LABEL_SUFFIX[task])}$"
+    )
+    found = sorted(m.group(1) for n in release.names if (m := pattern.match(n)))
+    return [c for c in found if f"imagesTr/{c}_0000.nii.gz" in release.names]
+
+
+def _placeholder(task: Task, image: Path, dst: Path) -> None:
+    """A valid prediction that knows nothing: an empty label map, the whole image as the box,
+    every edge present (the complete circle)."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    ref: Any = nib.load(str(image))
+    if task == "seg":
+        nib.save(nib.Nifti1Image(np.zeros(ref.shape[:3], dtype=np.uint8), ref.affine, ref.header), str(dst))
+    elif task == "box":
+        dst.write_text(json.dumps({"size": [int(s) for s in ref.shape[:3]], "location": [0, 0, 0]}) + "\n")
+    else:
+        edges = {"anterior": dict.fromkeys(ANTERIOR_EDGES, 1), "posterior": dict.fromkeys(POSTERIOR_EDGES, 1)}
+        dst.write_text(json.dumps(edges, indent=1) + "\n")
+
+
+def prepare_task(
+    raw_dir: Path,
+    public_dir: Path,
+    private_dir: Path,
+    spec: Any,
+    modality: Literal["ct", "mr"],
+    task: Task,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> dict[str, int]:
+    release = Release(raw_dir)
+    try:
+        ids = cases(release, modality, task)
+        if len(ids) < 2:
+            raise DataError(
+                f"found {len(ids)} topcow_{modality} case(s) with {LABEL_FOLDER[task]} in {raw_dir}"
+            )
+        train, test = train_test_split_ids(ids, spec.split.test_fraction, spec.split.seed)
+        total, done = len(ids), 0
+        label_name = {c: f"{c}{LABEL_SUFFIX[task]}" for c in ids}
+        with (public_dir / "train.csv").open("w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["image_id", "modality", "image_path", "label_path"])
+            for c in train:
+                release.copy(
+                    f"imagesTr/{c}_0000.nii.gz", public_dir / "train" / "images" / f"{c}_0000.nii.gz"
+                )
+                release.copy(
+                    f"{LABEL_FOLDER[task]}/{label_name[c]}", public_dir / "train" / "labels" / label_name[c]
+                )
+                w.writerow(
+                    [
+                        c,
+                        MODALITY_NAME[modality],
+                        f"train/images/{c}_0000.nii.gz",
+                        f"train/labels/{label_name[c]}",
+                    ]
+                )
+                done += 1
+                if progress:
+                    progress(f"prepare topcow {modality} {task}", done, total)
+        column, suffix = PREDICTION[task]
+        sub = public_dir / "sample_submission"
+        sub.mkdir(parents=True, exist_ok=True)
+        with (
+            (public_dir / "test.csv").open("w", newline="") as ft,
+            (private_dir / "test_labels.csv").open("w", newline="") as fl,
+            (sub / "submission.csv").open("w", newline="") as fs,
+        ):
+            wt, wl, ws = csv.writer(ft), csv.writer(fl), csv.writer(fs)
+            wt.writerow(["image_id", "modality", "image_path"])
+            wl.writerow(["image_id", "modality", "label_path"])
+            ws.writerow(["image_id", "modality", column])
+            for c in test:
+                image = public_dir / "test" / "images" / f"{c}_0000.nii.gz"
+                release.copy(f"imagesTr/{c}_0000.nii.gz", image)
+                label = _private_label(release, task, c, label_name[c], private_dir)
+                _placeholder(task, image, sub / "predictions" / f"{c}{suffix}")
+                wt.writerow([c, MODALITY_NAME[modality], f"test/images/{c}_0000.nii.gz"])
+                wl.writerow([c, MODALITY_NAME[modality], label])
+                ws.writerow([c, MODALITY_NAME[modality], f"predictions/{c}{suffix}"])
+                done += 1
+                if progress:
+                    progress(f"prepare topcow {modality} {task}", done, total)
+    finally:
+        release.close()
+    return {"train": len(train), "test": len(test)}
+
+
+def _private_label(release: Release, task: Task, case: str, name: str, private_dir: Path) -> str:
+    if task == "box":  # the ROI text becomes the JSON form predictions use
+        try:
+            box = read_roi_txt(release.read_text(f"{LABEL_FOLDER[task]}/{name}"), name)
+        except InvalidSubmission as exc:
+            raise DataError(f"release file {name}: {exc}") from None
+        rel = f"test/labels/{case}_bbox.json"
+        (private_dir / rel).parent.mkdir(parents=True, exist_ok=True)
+        (private_dir / rel).write_text(
+            json.dumps({"size": list(box.size), "location": list(box.location)}) + "\n"
+        )
+        return rel
+    rel = f"test/labels/{name}"
+    release.copy(f"{LABEL_FOLDER[task]}/{name}", private_dir / rel)
+    return rel
