@@ -4,7 +4,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 export REXMLE_HOME ?= $(HOME)/.rexmle
 
-.PHONY: install demo demo-llm test test-heavy test-docker test-slurm lint typecheck bench clean
+.PHONY: install demo demo-llm test test-baselines test-heavy test-docker test-slurm lint typecheck bench clean
 
 $(BIN)/rexmle: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -21,6 +21,11 @@ demo: install
 
 test: install
 	$(BIN)/python -m pytest -q
+
+# Every challenge's training baseline on its synthetic data, beyond the default suite's ISLES'22
+# (a minute or two each): prepare, train, predict, grade, rank, and beat the dummy. CI runs it.
+test-baselines: install
+	$(BIN)/python -m pytest -q -m baselines
 
 # The scaffolds whose environments take minutes and gigabytes to build (R&D-Agent; ML-Master
 # when REXMLE_ML_MASTER_SRC names a checkout). CI runs it after `make test`.

@@ -1,12 +1,15 @@
 """Full-size vessel grading: one TopCoW-sized CTA case (300x512x512, 13 vessel labels + background)
-scored with every metric of ``rexmle.graders.multiclass.score_case`` (per-class Dice, HD95, HD,
-Betti-0 error over the union class set; merged-mask Dice, HD95, Betti-0 and clDice), next to the
-time it takes merely to load the two label maps.
+through the TopCoW task-1 grader itself (``SegmentationGrader.check_case`` then ``score_case``, as
+the grading pool runs them: reading and validating the prediction against the test image's grid,
+reading the ground truth, per-class Dice, HD95 and Betti-0 over the union class set, clDice,
+Group-2 detection, the variant edges of both maps and the topology matching with the flip test),
+next to the time it takes merely to load the two label maps.
 
 The case is generated once under ``bench/data/vessels/`` (fixed seed): tortuous tubes of radius
 1-3 voxels around the image centre, as in a CoW crop of a head CTA, saved as uint8 NIfTI (gzip)
 with 0.45 x 0.45 x 0.6 mm spacing. The prediction is the ground truth shifted by one voxel, with
-one Group-2 artery missing, one vessel broken in two and one spurious label.
+one Group-2 artery missing, one vessel broken in two and a stray blob of another label far from
+the vessels (which stretches that label's box across the volume).
 
 Both measurements run in fresh processes (forkserver, see grading_bench.in_fresh_process), so the
 reported ``ru_maxrss`` is that of one case: ``load_s`` is SimpleITK reading both files to arrays
@@ -34,7 +37,8 @@ SHAPE = (300, 512, 512)  # z, y, x as SimpleITK arrays
 SPACING_XYZ = (0.45, 0.45, 0.6)
 LABELS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 15)
 SEED = 7
-META = {"shape": SHAPE, "spacing": SPACING_XYZ, "labels": LABELS, "seed": SEED, "version": 1}
+META = {"shape": SHAPE, "spacing": SPACING_XYZ, "labels": LABELS, "seed": SEED, "version": 2}
+CASE = "topcow_ct_001"
 
 
 def _tube(vol: np.ndarray, label: int, rng: np.random.Generator, length: int, radius: int) -> None:
@@ -64,11 +68,16 @@ def generate() -> Path:
     zs = np.nonzero(pred == 1)[0]
     cut = int(np.median(zs))
     pred[cut - 2 : cut + 2][pred[cut - 2 : cut + 2] == 1] = 0  # the basilar artery broken in two
-    pred[10:14, 10:14, 10:14] = 13  # a label the ground truth does not have
+    pred[10:14, 10:14, 10:14] = 8  # a stray R-Pcom blob in a corner
+    # the grader's layout: the test image (only its header is read), the private label map
     for name, arr in (("gt", gt), ("pred", pred)):
         img = sitk.GetImageFromArray(arr)
         img.SetSpacing(SPACING_XYZ)
         sitk.WriteImage(img, str(DATA / f"{name}.nii.gz"), useCompression=True)
+    for rel in (f"public/test/images/{CASE}_0000.nii.gz", f"private/test/labels/{CASE}.nii.gz"):
+        (DATA / rel).parent.mkdir(parents=True, exist_ok=True)
+        (DATA / rel).unlink(missing_ok=True)
+        (DATA / rel).hardlink_to(DATA / "gt.nii.gz")
     meta_path.write_text(json.dumps(META))
     return DATA
 
@@ -102,28 +111,23 @@ def _load_child(root: str, conn: Connection) -> None:
 
 def _grade_child(root: str, conn: Connection) -> None:
     try:
-        from rexmle.graders.multiclass import score_case
+        from rexmle.challenges._topcow.grading import SegmentationGrader as grader
 
+        base = Path(root)
         before = _maxrss_mib()
         t0 = time.perf_counter()
-        pred, gt, spacing = _load(Path(root))
+        pred = grader.check_case(CASE, {"predicted_mask_path": base / "pred.nii.gz"}, base / "public")
         t1 = time.perf_counter()
-        s = score_case(pred, gt, spacing=spacing)
+        row = grader.score_case(CASE, pred, base / "private")
         t2 = time.perf_counter()
         conn.send(
             {
                 "grade_s": t2 - t0,
+                "check_s": t1 - t0,
                 "score_s": t2 - t1,
                 "rss_before_mib": before,
                 "rss_mib": _maxrss_mib(),
-                "metrics": {
-                    "dice": s.dice,
-                    "hd95": s.hd95,
-                    "b0_error": s.b0_error,
-                    "cldice": s.cldice,
-                    "merged_dice": s.merged_dice,
-                    "n_classes": len(s.classes),
-                },
+                "metrics": row,
             }
         )
     except BaseException as exc:
@@ -143,6 +147,7 @@ def main() -> None:
         "case": {"shape_zyx": SHAPE, "labels": len(LABELS) + 1, "spacing_xyz_mm": SPACING_XYZ},
         "load_s": round(load["load_s"], 3),
         "grade_s_median": round(statistics.median(r["grade_s"] for r in runs), 3),
+        "check_s_median": round(statistics.median(r["check_s"] for r in runs), 3),
         "score_s_median": round(statistics.median(r["score_s"] for r in runs), 3),
         "peak_rss_mib": round(max(r["rss_mib"] for r in runs), 1),
         "load_only_peak_rss_mib": round(load["rss_mib"], 1),

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import nibabel as nib
 import numpy as np
+from split import load_split
 
 REGIONS = {"anterior": ("L-A1", "Acom", "3rd-A2", "R-A1"), "posterior": ("L-Pcom", "L-P1", "R-P1", "R-Pcom")}
 POOL = 2
@@ -59,12 +59,7 @@ def read_edges(path: Path) -> dict[str, dict[str, int]]:
 
 
 def main() -> None:
-    data = Path(os.environ["REXMLE_DATA_DIR"])
-    out = Path(os.environ["REXMLE_SUBMISSION_DIR"])
-    with (data / "train.csv").open(newline="") as f:
-        train = list(csv.DictReader(f))
-    with (data / "test.csv").open(newline="") as f:
-        test = list(csv.DictReader(f))
+    data, out, train, test = load_split()
     first: Any = nib.load(str(data / train[0]["image_path"]))
     shape = tuple(first.shape[:3])
     X = np.stack([vessel_map(data / r["image_path"], shape) for r in train])

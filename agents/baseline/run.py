@@ -11,6 +11,14 @@ if task == "segmentation-3d-binary":
     from seg3d import main
 
     main()
+elif task == "segmentation-3d-multiclass":
+    from seg3d_multiclass import main
+
+    main()
+elif task == "detection-3d-box":
+    from boxes3d import main
+
+    main()
 elif task == "classification-cow-edges":
     from cow_edges import main
 

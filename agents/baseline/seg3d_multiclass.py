@@ -1,0 +1,144 @@
+"""3-D multiclass segmentation baseline (TopCoW task 1 and the like): a MONAI U-Net on patches.
+
+Reads ``train.csv`` / ``test.csv`` (columns ``image_id, image_path[, label_path]``). The label
+values are taken from the training labels (whatever map the challenge uses) and mapped to
+contiguous class indices. Every training case is cropped to its labels' bounding box plus a
+margin (the vessels of a head CTA fill a small part of it), normalised (intensities clipped to
+their 0.5-99.5 percentiles, then z-scored) and kept in memory as float16. Training draws random
+patches for a share of the wall-clock budget (``REXMLE_DEADLINE``) with Dice + cross-entropy;
+prediction runs a Gaussian-weighted sliding window over each whole test volume and writes the
+arg-max label map with the test image's header. No left/right flips: the labels are sided.
+Uses CUDA when one is visible; deterministic for a seed on CPU.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import time
+from typing import Any
+
+import nibabel as nib
+import numpy as np
+import torch
+from monai.inferers import sliding_window_inference
+from monai.losses import DiceCELoss
+from monai.networks.nets import UNet
+from split import load_split
+
+PATCH = (96, 96, 48)  # voxels, in the image's (i, j, k) order; each a multiple of 8
+MARGIN = 16
+
+
+def normalise(x: np.ndarray) -> np.ndarray:
+    lo, hi = np.percentile(x, [0.5, 99.5])
+    x = np.clip(x, lo, hi)
+    return ((x - x.mean()) / (x.std() + 1e-6)).astype(np.float16)
+
+
+def crop_to_labels(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    nz = np.nonzero(y)
+    if not nz[0].size:
+        return x, y
+    box = tuple(
+        slice(max(0, int(a.min()) - MARGIN), min(n, int(a.max()) + MARGIN + 1))
+        for a, n in zip(nz, y.shape, strict=True)
+    )
+    return x[box], y[box]
+
+
+def pad_to(a: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    return np.pad(a, [(0, max(0, s - n)) for n, s in zip(a.shape, shape, strict=True)])
+
+
+def patch_size(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The patch for a volume: PATCH, or the volume rounded up to a multiple of 8 if smaller."""
+    return tuple(min(p, -(-n // 8) * 8) for p, n in zip(PATCH, shape, strict=True))
+
+
+def main() -> None:
+    seed = int(os.environ.get("REXMLE_SEED", "0"))
+    deadline = float(os.environ.get("REXMLE_DEADLINE", time.time() + 600))
+    share = float(os.environ.get("REXMLE_BASELINE_TRAIN_SHARE", "0.6"))
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    torch.set_num_threads(int(os.environ.get("REXMLE_CPUS", "2")))
+    print(f"baseline: device={device}, torch={torch.__version__}", flush=True)
+    data, out, train, test = load_split()
+    cases: list[tuple[np.ndarray, np.ndarray]] = []
+    values: set[int] = {0}
+    for row in train:
+        img: Any = nib.load(str(data / row["image_path"]))
+        lab: Any = nib.load(str(data / row["label_path"]))
+        y = np.asarray(lab.dataobj).astype(np.int64)
+        values |= {int(v) for v in np.unique(y)}
+        cases.append(crop_to_labels(normalise(np.asarray(img.dataobj, dtype=np.float32)), y))
+    labels = sorted(values)
+    lut = np.zeros(max(labels) + 1, dtype=np.uint8)
+    lut[labels] = np.arange(len(labels))
+    cases = [(x, lut[y]) for x, y in cases]
+    n_cls = len(labels)
+    print(f"baseline: {len(cases)} training crops, {n_cls} classes {labels}", flush=True)
+
+    model = UNet(
+        spatial_dims=3,
+        in_channels=1,
+        out_channels=n_cls,
+        channels=(16, 32, 64, 128),
+        strides=(2, 2, 2),
+        num_res_units=1,
+    ).to(device)
+    loss_fn = DiceCELoss(to_onehot_y=True, softmax=True)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    start = time.time()
+    train_until = start + max(10.0, share * (deadline - start))
+    max_steps = int(os.environ.get("REXMLE_BASELINE_MAX_STEPS", "100000"))
+    # one patch shape for every batch: PATCH, or the largest crop rounded up to a multiple of 8
+    p = patch_size(tuple(int(max(c[0].shape[a] for c in cases)) for a in range(3)))
+    step, batch = 0, 2
+    while step < max_steps and time.time() < train_until:
+        xs, ys = [], []
+        for i in rng.integers(0, len(cases), batch):
+            x, y = cases[int(i)]
+            x, y = pad_to(x, p), pad_to(y, p)
+            o = [int(rng.integers(0, n - s + 1)) for n, s in zip(x.shape, p, strict=True)]
+            sl = tuple(slice(a, a + s) for a, s in zip(o, p, strict=True))
+            xs.append(x[sl])
+            ys.append(y[sl])
+        xb = torch.from_numpy(np.stack(xs)[:, None].astype(np.float32)).to(device)
+        yb = torch.from_numpy(np.stack(ys)[:, None].astype(np.int64)).to(device)
+        model.train()
+        opt.zero_grad()
+        loss = loss_fn(model(xb), yb)
+        loss.backward()
+        opt.step()
+        step += 1
+        if step % 50 == 0:
+            print(f"baseline: step {step} loss {float(loss):.4f} ({time.time() - start:.0f}s)", flush=True)
+    print(f"baseline: trained {step} steps in {time.time() - start:.0f}s", flush=True)
+
+    model.eval()
+    (out / "predictions").mkdir(parents=True, exist_ok=True)
+    with (out / "submission.csv").open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["image_id", "modality", "predicted_mask_path"])
+        with torch.no_grad():
+            for row in test:
+                ref: Any = nib.load(str(data / row["image_path"]))
+                x = torch.from_numpy(normalise(np.asarray(ref.dataobj, dtype=np.float32)).astype(np.float32))
+                logits = sliding_window_inference(
+                    x[None, None].to(device),
+                    roi_size=patch_size(tuple(x.shape)),
+                    sw_batch_size=2,
+                    predictor=model,
+                    overlap=0.25,
+                    mode="gaussian",
+                    device=torch.device("cpu"),
+                )
+                assert isinstance(logits, torch.Tensor)
+                pred = np.asarray(labels, dtype=np.uint8)[logits[0].argmax(0).numpy()]
+                rel = f"predictions/{row['image_id']}_0000.nii.gz"
+                nib.save(nib.Nifti1Image(pred, ref.affine, ref.header), str(out / rel))
+                w.writerow([row["image_id"], row["modality"], rel])
+    print(f"baseline: wrote {len(test)} label maps to {out}", flush=True)
