@@ -450,7 +450,6 @@ def images_build(
     root_ref = root or images.default_root()
     accel: images.Accelerator = "cuda" if gpu else "cpu"
     log_path = images.images_dir() / "build.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
     built: list[images.ImageRef] = []
     with log_path.open("ab") as log:
         if not agent:

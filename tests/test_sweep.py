@@ -151,11 +151,16 @@ def test_sigterm_stops_the_runs_and_leaves_them_for_the_next_sweep(home: Path, t
         start_new_session=True,
     )
     out = tmp_path / "out"
-    wait_for(
-        lambda: (out / "sweep.json").exists() and sweeps.counts(sweeps.status(out))["running"] == 1,
-        120,
-        "a run",
-    )
+
+    def recorded_and_running() -> bool:
+        """One run holds its lock *and* has written run.json: a SIGTERM that lands between the
+        two (a few milliseconds) stops a run that never started, which is rightly "pending"."""
+        if not (out / "sweep.json").exists():
+            return False
+        rows = sweeps.status(out)
+        return sum(r.phase == "running" and r.state is not None for r in rows) == 1
+
+    wait_for(recorded_and_running, 120, "a run that has recorded its start")
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=60) == 130, proc.stderr.read() if proc.stderr else ""
     rows = sweeps.status(out)

@@ -297,7 +297,11 @@ def _docker_build(
 
 
 def images_dir(home: Path | None = None) -> Path:
-    return (home or paths.home()) / "images"
+    """Where root tarballs and the build log live; created here, since a fresh REXMLE_HOME
+    (CI's, or a new user's) has none and every caller writes into it."""
+    d = (home or paths.home()) / "images"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
 
 
 def ensure_base(
