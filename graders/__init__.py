@@ -5,7 +5,7 @@ reads files, knows about submissions, or depends on a challenge.
 """
 
 from rexmle.graders.boxes import Box, boundary_iou, box_iou
-from rexmle.graders.multiclass import CaseScores, ClassScores, class_boxes, score_case, score_class
+from rexmle.graders.multiclass import CaseScores, ClassScores, score_case, score_class
 from rexmle.graders.segmentation import (
     LesionCounts,
     abs_volume_difference_ml,
@@ -22,9 +22,11 @@ from rexmle.graders.topology import (
     balanced_accuracy,
     betti0,
     betti0_error,
+    class_boxes,
     cldice,
     detection_outcome,
     iou,
+    label_pair,
     labels_present,
     left_right_flipped,
     neighbour_labels,
@@ -56,6 +58,7 @@ __all__ = [
     "hausdorff",
     "hd95",
     "iou",
+    "label_pair",
     "labels_present",
     "left_right_flipped",
     "lesion_count_difference",

@@ -22,8 +22,7 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel
 from rexmle.graders.surface import directed_surface_distances, symmetric_percentile
-from rexmle.graders.topology import betti0, cldice, labels_present
-from scipy import ndimage
+from rexmle.graders.topology import Boxes, betti0, class_boxes, cldice, labels_present
 
 Labels = npt.NDArray[np.integer]
 Box = tuple[slice, ...]
@@ -47,15 +46,6 @@ class CaseScores(BaseModel):
     merged_hd: float
     merged_b0_error: int
     cldice: float | None = None
-
-
-def class_boxes(label_map: Labels) -> dict[int, Box]:
-    """Bounding box of every non-zero label, in one pass over the volume."""
-    a = np.asarray(label_map)
-    if a.dtype.kind not in "ui":
-        raise ValueError(f"a label map must hold integers, not {a.dtype}")
-    objects = ndimage.find_objects(a.astype(np.int32, copy=False) if a.dtype.kind == "i" else a)
-    return {i + 1: sl for i, sl in enumerate(objects) if sl is not None}
 
 
 def _merge(shape: Sequence[int], boxes: Sequence[Box], pad: int = 1) -> Box:
@@ -107,17 +97,21 @@ def score_case(
     hd_missing: float = 90.0,
     with_cldice: bool = True,
     xyz_axes: Sequence[int] = (2, 1, 0),
+    boxes_pred: Boxes | None = None,
+    boxes_gt: Boxes | None = None,
 ) -> CaseScores:
     """Score a multiclass prediction against its ground truth (same shape, same grid).
 
     ``spacing`` is per array axis (mm). ``xyz_axes`` is the transpose that brings the arrays to
     (x, y, z) order for clDice's skeletonisation, which depends on axis order: the default
-    fits SimpleITK's (z, y, x) arrays; use (0, 1, 2) for nibabel's (x, y, z).
+    fits SimpleITK's (z, y, x) arrays; use (0, 1, 2) for nibabel's (x, y, z). ``boxes_*``:
+    the maps' :func:`class_boxes` when the caller already has them.
     """
     p, g = np.asarray(pred), np.asarray(gt)
     if p.shape != g.shape:
         raise ValueError(f"shape mismatch: prediction {p.shape} vs ground truth {g.shape}")
-    boxes_p, boxes_g = class_boxes(p), class_boxes(g)
+    boxes_p = class_boxes(p) if boxes_pred is None else boxes_pred
+    boxes_g = class_boxes(g) if boxes_gt is None else boxes_gt
     classes: dict[int, ClassScores] = {}
     for c in sorted(set(boxes_p) | set(boxes_g)):
         cbox = _merge(p.shape, [b for b in (boxes_p.get(c), boxes_g.get(c)) if b is not None])

@@ -60,6 +60,28 @@ def abs_volume_difference_ml(pred: Mask, gt: Mask, voxel_volume_ml: float) -> fl
     return abs(int(np.count_nonzero(g)) - int(np.count_nonzero(p))) * float(voxel_volume_ml)
 
 
+def nonzero_indices(arr: npt.ArrayLike) -> npt.NDArray[np.intp]:
+    """``np.argwhere(arr)`` (N x ndim, C order), fast when the foreground is sparse.
+
+    Rows along the last axis are first tested with one reduction (about 20 ms for a 512x512x300
+    volume), and only the rows holding foreground are searched: argwhere over the whole of such
+    a volume takes 0.4 s on this machine even when it holds a few thousand vessel voxels.
+    """
+    a = np.asarray(arr)
+    if a.ndim < 2:
+        return np.argwhere(a)
+    occupied = (
+        a.any(axis=-1)
+        if a.dtype == np.bool_
+        else a.max(axis=-1) != 0
+        if a.dtype.kind == "u"
+        else (a != 0).any(axis=-1)
+    )
+    rows = np.argwhere(occupied)
+    r, c = np.nonzero(a[tuple(rows.T)])
+    return np.column_stack([rows[r], c]).astype(np.intp, copy=False)
+
+
 def count_components(mask: Mask, connectivity: Connectivity = 26) -> int:
     """Number of connected components of the foreground (26-connectivity by default in 3-D)."""
     return _labels(_as_bool(mask), connectivity)[1]

@@ -13,18 +13,19 @@ Definitions follow the TopCoW/TopBrain organisers' evaluation (CoWBenchmark/TopC
   symmetric maximum of the two directed percentiles, not one percentile over both lists;
   ``HD = max(max(A->B), max(B->A))``.
 
-Speed: surfaces are found on the bounding box of the union of both masks (padded by one voxel),
-and nearest surface points with a k-d tree over the surface voxels, so the cost follows the
-size of the surfaces, not of the volume: a thin vessel in a 512x512x300 CTA costs milliseconds.
+Speed: surface voxels are found by testing each foreground voxel's neighbours (no erosion of a
+box), and nearest surface points with a k-d tree over the surface voxels, so the cost follows the
+size of the masks and their surfaces, not of the volume: a thin vessel in a 512x512x300 CTA costs milliseconds.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from rexmle.graders.segmentation import Mask, _pair
+from rexmle.graders.segmentation import Mask, _pair, nonzero_indices
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
@@ -43,14 +44,58 @@ def union_box(a: npt.NDArray[np.bool_], b: npt.NDArray[np.bool_], pad: int = 1) 
 
 
 def surface(mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
-    """Foreground voxels with a background voxel among their full (26 / 8) neighbourhood.
+    """Foreground voxels with a background voxel among their full (26 / 8) neighbourhood,
+    the outside of the array counting as background (as one voxel of background padding)."""
+    out = np.zeros(mask.shape, dtype=bool)
+    pts = surface_points(mask)
+    out[tuple(pts.T)] = True
+    return out
 
-    ``mask`` must already be padded with background (``binary_erosion`` with ``border_value=0``
-    treats the outside as background, which is the same thing).
+
+def neighbour_steps(ndim: int) -> npt.NDArray[np.intp]:
+    """The 26 (3-D) or 8 (2-D) offsets of a voxel's full neighbourhood, one per row."""
+    steps = np.asarray(list(np.ndindex(*(3,) * ndim)), dtype=np.intp) - 1
+    return steps[steps.any(axis=1)]
+
+
+def neighbour_values(arr: npt.NDArray[Any], idx: npt.NDArray[np.intp], fill: Any) -> npt.NDArray[Any]:
+    """``arr`` at every full-neighbourhood offset of the index rows ``idx`` (N x ndim): an
+    (offsets x N) array, ``fill`` where a neighbour falls outside ``arr``.
+
+    Rows away from the border are read through flat offsets (one add and one gather per offset);
+    only the few rows on the border pay for bounds checks.
     """
-    structure = np.ones((3,) * mask.ndim, dtype=bool)
-    eroded = ndimage.binary_erosion(mask, structure=structure, border_value=0)
-    return mask & ~eroded
+    a = np.ascontiguousarray(arr)
+    flat = a.reshape(-1)
+    shape = np.asarray(a.shape)
+    strides = np.asarray(a.strides, dtype=np.intp) // a.itemsize
+    steps = neighbour_steps(a.ndim)
+    out = np.empty((len(steps), len(idx)), dtype=a.dtype)
+    on_border = np.any((idx == 0) | (idx == shape - 1), axis=1)
+    inner, edge = np.flatnonzero(~on_border), np.flatnonzero(on_border)
+    lin = idx[inner] @ strides
+    for k, step in enumerate(steps):
+        out[k, inner] = flat[lin + int(step @ strides)]
+        if edge.size:
+            nb = idx[edge] + step
+            inside = np.all((nb >= 0) & (nb < shape), axis=1)
+            vals = np.full(edge.size, fill, dtype=a.dtype)
+            vals[inside] = a[tuple(nb[inside].T)]
+            out[k, edge] = vals
+    return out
+
+
+def surface_points(mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.intp]:
+    """Indices (N x ndim) of :func:`surface` voxels, in C order.
+
+    Tested voxel by voxel against its 26 (8) neighbours, so the cost follows the number of
+    foreground voxels rather than the array: a binary erosion of a box that a stray voxel has
+    stretched across a 512x512x300 volume costs half a second, this a few milliseconds.
+    """
+    idx = nonzero_indices(mask)
+    if idx.size == 0:
+        return idx
+    return idx[~neighbour_values(mask, idx, False).all(axis=0)]
 
 
 def directed_surface_distances(
@@ -75,11 +120,10 @@ def directed_surface_distances(
         box = union_box(p, g)
         assert box is not None
         p, g = p[box], g[box]
-    # pad by one voxel so that a mask touching the crop's edge keeps its surface there
-    p, g = np.pad(p, 1), np.pad(g, 1)
+    # the outside of the crop counts as background, so a mask touching its edge keeps its surface
     scale = np.asarray(spacing if spacing is not None else (1.0,) * p.ndim, dtype=np.float64)
-    pts_p = np.argwhere(surface(p)) * scale
-    pts_g = np.argwhere(surface(g)) * scale
+    pts_p = surface_points(p) * scale
+    pts_g = surface_points(g) * scale
     to_g, _ = cKDTree(pts_g).query(pts_p)
     to_p, _ = cKDTree(pts_p).query(pts_g)
     return np.asarray(to_g, dtype=np.float64), np.asarray(to_p, dtype=np.float64)

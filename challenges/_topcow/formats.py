@@ -16,6 +16,7 @@ import numpy.typing as npt
 import yaml
 from pydantic import ValidationError
 from rexmle.graders import Box, class_boxes, touches
+from rexmle.graders.topology import Boxes
 
 from rexmle.errors import InvalidSubmission
 
@@ -118,16 +119,19 @@ def read_edges(path: Path, what: str) -> tuple[tuple[int, ...], tuple[int, ...]]
     return out[0], out[1]
 
 
-def edges_from_segmentation(label_map: npt.NDArray[np.integer]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+def edges_from_segmentation(
+    label_map: npt.NDArray[np.integer], boxes: Boxes | None = None
+) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """The variant edges a CoW segmentation implies (``generate_edgelist``/``edge_criteria``):
 
     - L-A1: label 12 (L-ACA) touches 6 (L-ICA); R-A1: 11 (R-ACA) touches 4 (R-ICA);
     - Acom, 3rd-A2, L-Pcom, R-Pcom: labels 10, 15, 9, 8 present;
     - L-P1: 3 (L-PCA) touches 1 (BA); R-P1: 2 (R-PCA) touches 1;
 
-    "touches" is 26-adjacency; there is no size threshold.
+    "touches" is 26-adjacency; there is no size threshold. ``boxes``: the map's class boxes,
+    if the caller has them.
     """
-    boxes = class_boxes(label_map)
+    boxes = class_boxes(label_map) if boxes is None else boxes
 
     def touch(a: int, b: int) -> int:
         return int(a in boxes and b in boxes and touches(label_map, a, b, boxes[a]))

@@ -35,11 +35,14 @@ from rexmle.graders import (
     balanced_accuracy,
     boundary_iou,
     box_iou,
+    class_boxes,
     detection_outcome,
+    label_pair,
     left_right_flipped,
     region_matches,
     score_case,
 )
+from rexmle.graders.topology import Boxes
 
 HD95_MISSING_MM = 90.0
 IOU_THRESHOLD = 0.25
@@ -47,10 +50,12 @@ FAIL = -1  # a variant code no real variant has
 OUTCOMES = ("tp", "fp", "fn", "tn")
 
 
-def _flipped(label_map: npt.NDArray[np.integer], pairs: Sequence[tuple[int, int]], x_axis: int) -> bool:
+def _flipped(
+    label_map: npt.NDArray[np.integer], pairs: Sequence[tuple[int, int]], x_axis: int, boxes: Boxes
+) -> bool:
     """The organisers' flip test: the first (left, right) pair present in the map decides."""
     for left, right in pairs:
-        verdict = left_right_flipped(label_map, left, right, x_axis)
+        verdict = left_right_flipped(label_map, left, right, x_axis, boxes)
         if verdict is not None:
             return verdict
     return False
@@ -59,8 +64,20 @@ def _flipped(label_map: npt.NDArray[np.integer], pairs: Sequence[tuple[int, int]
 def segmentation_case(
     pred: npt.NDArray[np.integer], gt: npt.NDArray[np.integer], spacing_zyx: Sequence[float]
 ) -> dict[str, float]:
-    """Task 1, one case. Arrays in SimpleITK's (z, y, x) order; spacing per array axis (mm)."""
-    s = score_case(pred, gt, spacing=spacing_zyx, hd_missing=HD95_MISSING_MM, xyz_axes=(2, 1, 0))
+    """Task 1, one case. Arrays in SimpleITK's (z, y, x) order; spacing per array axis (mm).
+
+    Each label map is scanned once for its class boxes; every metric then works on the boxes
+    of the labels it asks about."""
+    bp, bg = class_boxes(pred), class_boxes(gt)
+    s = score_case(
+        pred,
+        gt,
+        spacing=spacing_zyx,
+        hd_missing=HD95_MISSING_MM,
+        xyz_axes=(2, 1, 0),
+        boxes_pred=bp,
+        boxes_gt=bg,
+    )
     row: dict[str, float] = {
         "dice": s.dice,
         "cldice": float(s.cldice or 0.0),
@@ -68,16 +85,16 @@ def segmentation_case(
         "hd95": s.hd95,
     }
     for label in GROUP2:
-        outcome = detection_outcome(pred == label, gt == label, IOU_THRESHOLD)
+        outcome = detection_outcome(*label_pair(pred, gt, label, bp, bg), IOU_THRESHOLD)
         for o in OUTCOMES:
             row[f"det{label}_{o}"] = float(outcome == o)
-    (ant_p, pos_p), (ant_g, pos_g) = edges_from_segmentation(pred), edges_from_segmentation(gt)
+    (ant_p, pos_p), (ant_g, pos_g) = edges_from_segmentation(pred, bp), edges_from_segmentation(gt, bg)
     x_axis = 2
-    ant_match = region_matches(pred, gt, ANTERIOR_LABELS, IOU_THRESHOLD) and not _flipped(
-        pred, [(6, 4), (12, 11)], x_axis
+    ant_match = region_matches(pred, gt, ANTERIOR_LABELS, IOU_THRESHOLD, bp, bg) and not _flipped(
+        pred, [(6, 4), (12, 11)], x_axis, bp
     )
-    pos_match = region_matches(pred, gt, POSTERIOR_LABELS, IOU_THRESHOLD) and not _flipped(
-        pred, [(3, 2)], x_axis
+    pos_match = region_matches(pred, gt, POSTERIOR_LABELS, IOU_THRESHOLD, bp, bg) and not _flipped(
+        pred, [(3, 2)], x_axis, bp
     )
     row.update(
         ant_gt=variant_code(ant_g),

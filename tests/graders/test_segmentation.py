@@ -136,3 +136,14 @@ def test_lesion_counts_match_the_per_component_definition(layout: str) -> None:
         tp = sum(1 for i in range(1, ng + 1) if (p & (gl == i)).any())
         fp = sum(1 for i in range(1, npd + 1) if not (g & (pl == i)).any())
         assert lesion_counts(p, g) == LesionCounts(tp=tp, fp=fp, fn=ng - tp, n_gt=ng, n_pred=npd)
+
+
+@pytest.mark.parametrize("dtype", [np.bool_, np.uint8, np.uint16, np.int16, np.float32])
+def test_nonzero_indices_equals_argwhere(dtype: type) -> None:
+    """The row-skipping search finds exactly argwhere's voxels, in its order, on views too."""
+    from rexmle.graders.segmentation import nonzero_indices
+
+    rng = np.random.default_rng(0)
+    a = np.where(rng.random((13, 17, 19)) < 0.01, rng.integers(-3, 4, (13, 17, 19)), 0).astype(dtype)
+    for arr in (a, a[2:11, 3:, ::2], a[5], a[5, 3], np.zeros((4, 5), dtype)):
+        assert np.array_equal(nonzero_indices(arr), np.argwhere(arr))

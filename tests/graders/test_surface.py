@@ -77,3 +77,18 @@ def test_crop_does_not_change_the_value() -> None:
 def test_empty_masks_are_refused() -> None:
     with pytest.raises(ValueError, match="non-empty"):
         hd95(np.zeros((3, 3)), vol((3, 3), (1, 1)))
+
+
+@pytest.mark.parametrize("ndim", [2, 3])
+def test_surface_equals_erosion_with_background_outside(ndim: int) -> None:
+    """The neighbour-testing surface agrees with the textbook one (mask minus its full-
+    neighbourhood erosion, outside = background) on random blobs touching the borders."""
+    from scipy import ndimage
+
+    rng = np.random.default_rng(ndim)
+    for _ in range(10):
+        shape = (23, 19, 17)[:ndim]
+        m = ndimage.binary_dilation(rng.random(shape) < 0.02, iterations=int(rng.integers(1, 3)))
+        m[(0,) * ndim] = True
+        eroded = ndimage.binary_erosion(m, structure=np.ones((3,) * ndim, bool), border_value=0)
+        assert np.array_equal(surface(m), m & ~eroded)

@@ -139,3 +139,20 @@ def test_region_matching_requires_detection_neighbours_and_components() -> None:
     extra[0, 0, 0] = 15  # a label the ground truth lacks: FP
     assert not region_matches(extra, gt, (15,))
     assert variant_string("Ant", [1, 1, 0, 1]) == "Var_Ant_1_1_0_1"
+
+
+@pytest.mark.parametrize("axes", [None, (2, 1, 0)])
+def test_skeleton_per_component_equals_thinning_the_whole_mask(axes: tuple[int, ...] | None) -> None:
+    """Thinning each 26-connected piece on its own box gives skimage's skeleton of the whole."""
+    from rexmle.graders.topology import skeleton
+    from scipy import ndimage
+    from skimage.morphology import skeletonize
+
+    rng = np.random.default_rng(3)
+    for _ in range(8):
+        m = ndimage.binary_dilation(rng.random((26, 30, 22)) < 0.006, iterations=2)
+        whole = np.pad(m, 1) if axes is None else np.transpose(np.pad(m, 1), axes)
+        ref = np.asarray(skeletonize(whole), dtype=bool)
+        if axes is not None:
+            ref = np.transpose(ref, np.argsort(axes))
+        assert np.array_equal(skeleton(m, axes), ref[1:-1, 1:-1, 1:-1])
