@@ -126,10 +126,15 @@ def main() -> None:
         with torch.no_grad():
             for row in test:
                 ref: Any = nib.load(str(data / row["image_path"]))
-                x = torch.from_numpy(normalise(np.asarray(ref.dataobj, dtype=np.float32)).astype(np.float32))
+                vol = normalise(np.asarray(ref.dataobj, dtype=np.float32))
+                roi = patch_size(tuple(vol.shape))
+                # pad as training did (zeros after the volume, up to the patch), not centred as
+                # sliding_window_inference would: a small volume then sits where it sat in
+                # training, and the labels that only position tells apart stay apart
+                x = torch.from_numpy(pad_to(vol, roi).astype(np.float32))
                 logits = sliding_window_inference(
                     x[None, None].to(device),
-                    roi_size=patch_size(tuple(x.shape)),
+                    roi_size=roi,
                     sw_batch_size=2,
                     predictor=model,
                     overlap=0.25,
@@ -137,7 +142,8 @@ def main() -> None:
                     device=torch.device("cpu"),
                 )
                 assert isinstance(logits, torch.Tensor)
-                pred = np.asarray(labels, dtype=np.uint8)[logits[0].argmax(0).numpy()]
+                crop = tuple(slice(0, n) for n in vol.shape)
+                pred = np.asarray(labels, dtype=np.uint8)[logits[0].argmax(0).numpy()[crop]]
                 rel = f"predictions/{row['image_id']}_0000.nii.gz"
                 nib.save(nib.Nifti1Image(pred, ref.affine, ref.header), str(out / rel))
                 w.writerow([row["image_id"], row["modality"], rel])
