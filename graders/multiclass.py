@@ -33,6 +33,7 @@ class ClassScores(BaseModel):
     hd95: float
     hd: float
     b0_error: int
+    cldice: float | None = None  # only when asked for (TopBrain averages it per class)
 
 
 class CaseScores(BaseModel):
@@ -45,7 +46,8 @@ class CaseScores(BaseModel):
     merged_hd95: float
     merged_hd: float
     merged_b0_error: int
-    cldice: float | None = None
+    cldice: float | None = None  # of the merged masks (TopCoW)
+    class_cldice: float | None = None  # the per-class average (TopBrain)
 
 
 def _merge(shape: Sequence[int], boxes: Sequence[Box], pad: int = 1) -> Box:
@@ -77,17 +79,28 @@ def separated_regions(shape: Sequence[int], boxes: Sequence[Box]) -> list[Box]:
 
 
 def score_class(
-    p: npt.NDArray[np.bool_], g: npt.NDArray[np.bool_], spacing: Sequence[float] | None, hd_missing: float
+    p: npt.NDArray[np.bool_],
+    g: npt.NDArray[np.bool_],
+    spacing: Sequence[float] | None,
+    hd_missing: float,
+    cldice_axes: Sequence[int] | None = None,
 ) -> ClassScores:
-    """One class of one case (masks already cropped); conventions in the module doc."""
+    """One class of one case (masks already cropped); conventions in the module doc.
+
+    ``cldice_axes``: also the class's clDice (0 for a label on one side only, as TopBrain's
+    ``clDice_single_label``), thinned in that axis order."""
     np_, ng = int(p.sum()), int(g.sum())
+    cl = None
     if np_ and ng:
         dice = 2.0 * int(np.logical_and(p, g).sum()) / (np_ + ng)
         distances = directed_surface_distances(p, g, spacing, crop=False)  # once for both percentiles
         hd95, hd = symmetric_percentile(*distances, 95.0), symmetric_percentile(*distances, 100.0)
+        if cldice_axes is not None:
+            cl = cldice(p, g, axes=cldice_axes)
     else:
         dice, hd95, hd = 0.0, hd_missing, hd_missing
-    return ClassScores(dice=dice, hd95=hd95, hd=hd, b0_error=abs(betti0(p) - betti0(g)))
+        cl = 0.0 if cldice_axes is not None else None
+    return ClassScores(dice=dice, hd95=hd95, hd=hd, b0_error=abs(betti0(p) - betti0(g)), cldice=cl)
 
 
 def score_case(
@@ -99,13 +112,15 @@ def score_case(
     xyz_axes: Sequence[int] = (2, 1, 0),
     boxes_pred: Boxes | None = None,
     boxes_gt: Boxes | None = None,
+    with_class_cldice: bool = False,
 ) -> CaseScores:
     """Score a multiclass prediction against its ground truth (same shape, same grid).
 
     ``spacing`` is per array axis (mm). ``xyz_axes`` is the transpose that brings the arrays to
     (x, y, z) order for clDice's skeletonisation, which depends on axis order: the default
     fits SimpleITK's (z, y, x) arrays; use (0, 1, 2) for nibabel's (x, y, z). ``boxes_*``:
-    the maps' :func:`class_boxes` when the caller already has them.
+    the maps' :func:`class_boxes` when the caller already has them. ``with_class_cldice``:
+    also average clDice per class (``class_cldice``).
     """
     p, g = np.asarray(pred), np.asarray(gt)
     if p.shape != g.shape:
@@ -115,7 +130,9 @@ def score_case(
     classes: dict[int, ClassScores] = {}
     for c in sorted(set(boxes_p) | set(boxes_g)):
         cbox = _merge(p.shape, [b for b in (boxes_p.get(c), boxes_g.get(c)) if b is not None])
-        classes[c] = score_class(p[cbox] == c, g[cbox] == c, spacing, hd_missing)
+        classes[c] = score_class(
+            p[cbox] == c, g[cbox] == c, spacing, hd_missing, xyz_axes if with_class_cldice else None
+        )
     all_boxes = list(boxes_p.values()) + list(boxes_g.values())
     # the merged mask's box from the class boxes: no extra pass over the volume
     box = _merge(p.shape, all_boxes) if all_boxes else None
@@ -144,6 +161,7 @@ def score_case(
         merged_hd=merged.hd,
         merged_b0_error=merged.b0_error,
         cldice=cl,
+        class_cldice=avg("cldice") if with_class_cldice else None,
     )
 
 

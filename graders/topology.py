@@ -254,6 +254,25 @@ def neighbour_labels(
     return sorted(found - {0, label})
 
 
+def invalid_neighbour_error(
+    label_map: npt.NDArray[np.integer], valid: Mapping[int, Iterable[int]], boxes: Boxes | None = None
+) -> float:
+    """TopBrain's neighbour error of one predicted map (``cls_avg_invalid_neighbors.py``):
+
+        NbErr = mean over the labels L present in the map of |N(L) \\ V(L)|
+
+    with N(L) the labels 26-adjacent to L (:func:`neighbour_labels`) and V(L) the labels that
+    may touch L anatomically (the organisers' table). It reads the prediction only; 0 for an
+    empty map. A label missing from ``valid`` is a ``KeyError``: callers validate labels first.
+    """
+    a = np.asarray(label_map)
+    boxes = class_boxes(a) if boxes is None else boxes
+    if not boxes:
+        return 0.0
+    errors = [len(set(neighbour_labels(a, lab, box)) - set(valid[lab])) for lab, box in sorted(boxes.items())]
+    return float(np.mean(errors))
+
+
 def touches(label_map: npt.NDArray[np.integer], a: int, b: int, box: Sequence[slice] | None = None) -> bool:
     """Whether some voxel of label ``a`` has a voxel of label ``b`` among its 26 neighbours."""
     return b in neighbour_labels(label_map, a, box)

@@ -52,13 +52,19 @@ def image_info(path: Path) -> sitk.ImageFileReader:
     return reader
 
 
-def read_label_map(path: Path, reference: Path, what: str) -> npt.NDArray[np.uint8]:
+def read_label_map(
+    path: Path,
+    reference: Path,
+    what: str,
+    allowed: Iterable[int] = ALLOWED_LABELS,
+    label_set: str = "a TopCoW label (0-12, 15)",
+) -> npt.NDArray[np.uint8]:
     """A predicted CoW label map on the test image's grid, as a (z, y, x) uint8 array.
 
     The organisers' evaluation resamples a prediction of another size onto the ground truth
     and copies the ground truth's spacing onto it; we refuse a different grid instead (a
     silent resampling would score something the agent never wrote). Labels must be integers in
-    the TopCoW map (0-12, 15): the organisers' code fails on any other label.
+    ``allowed`` (TopCoW's map, 0-12 and 15, by default): the organisers' code fails on others.
     """
     try:
         img = sitk.ReadImage(str(path))
@@ -83,9 +89,9 @@ def read_label_map(path: Path, reference: Path, what: str) -> npt.NDArray[np.uin
         arr.dtype.kind != "f" or not np.isfinite(arr).all() or not np.array_equal(arr, np.round(arr))
     ):
         raise InvalidSubmission(f"{what}: a label map must hold integer labels, not {arr.dtype}")
-    bad = first_label_outside(arr, ALLOWED_LABELS)
+    bad = first_label_outside(arr, allowed)
     if bad is not None:
-        raise InvalidSubmission(f"{what}: label {bad} is not a TopCoW label (0-12, 15)")
+        raise InvalidSubmission(f"{what}: label {bad} is not {label_set}")
     return np.asarray(arr, dtype=np.uint8).copy() if arr.dtype != np.uint8 else np.array(arr)
 
 

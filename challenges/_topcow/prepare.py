@@ -25,6 +25,7 @@ from typing import IO, Any, Literal
 
 import nibabel as nib
 import numpy as np
+from pydantic import BaseModel, ConfigDict
 from rexmle.challenges._topcow.formats import ANTERIOR_EDGES, POSTERIOR_EDGES, read_roi_txt
 
 from rexmle.data import train_test_split_ids
@@ -41,17 +42,20 @@ MODALITY_NAME = {"ct": "CTA", "mr": "MRA"}
 
 
 class Release:
-    """The release as relative name (``imagesTr/...``) -> opener, from the zip or a folder."""
+    """The release as relative name (``imagesTr/...``) -> opener, from the zip or a folder.
 
-    def __init__(self, raw_dir: Path) -> None:
+    ``archive``/``top``: the zip's name and its top folder (TopCoW's by default; TopBrain's
+    release has the same shape)."""
+
+    def __init__(self, raw_dir: Path, archive_name: str = ARCHIVE, top: str = TOP) -> None:
         self.zip: zipfile.ZipFile | None = None
-        archive, folder = raw_dir / ARCHIVE, raw_dir / TOP
+        archive, folder = raw_dir / archive_name, raw_dir / top
         if archive.exists():
             try:
                 self.zip = zipfile.ZipFile(archive)
             except zipfile.BadZipFile:
                 raise DataError(f"{archive} is not a valid zip; delete it and prepare again") from None
-            prefix = re.compile(rf"^(?:{TOP}/)?")
+            prefix = re.compile(rf"^(?:{re.escape(top)}/)?")
             self.names = {prefix.sub("", n): n for n in self.zip.namelist() if not n.endswith("/")}
         elif folder.is_dir():
             self.names = {str(p.relative_to(folder)): str(p) for p in folder.rglob("*") if p.is_file()}
@@ -78,12 +82,24 @@ class Release:
             self.zip.close()
 
 
-def cases(release: Release, modality: str, task: Task) -> list[str]:
-    pattern = re.compile(
-        rf"^{LABEL_FOLDER[task]}/(topcow_{modality}_\d{{3}}){re.escape(LABEL_SUFFIX[task])}$"
-    )
+class Layout(BaseModel):
+    """Where one task's images and labels sit in a release, and how its progress is named."""
+
+    model_config = ConfigDict(frozen=True)
+    images: str = "imagesTr"
+    labels: str
+    dataset: str = "topcow"
+
+
+def layout(task: Task) -> Layout:
+    return Layout(labels=LABEL_FOLDER[task])
+
+
+def cases(release: Release, modality: str, task: Task, where: Layout | None = None) -> list[str]:
+    where = where or layout(task)
+    pattern = re.compile(rf"^{where.labels}/(topcow_{modality}_\d{{3}}){re.escape(LABEL_SUFFIX[task])}$")
     found = sorted(m.group(1) for n in release.names if (m := pattern.match(n)))
-    return [c for c in found if f"imagesTr/{c}_0000.nii.gz" in release.names]
+    return [c for c in found if f"{where.images}/{c}_0000.nii.gz" in release.names]
 
 
 def _placeholder(task: Task, image: Path, dst: Path) -> None:
@@ -108,14 +124,18 @@ def prepare_task(
     modality: Literal["ct", "mr"],
     task: Task,
     progress: Callable[[str, int, int], None] | None = None,
+    release: Release | None = None,
+    where: Layout | None = None,
 ) -> dict[str, int]:
-    release = Release(raw_dir)
+    """Write the public and private parts of one task; ``release``/``where``: another release
+    of the same shape (TopBrain's), by default TopCoW's from ``raw_dir``."""
+    release = release or Release(raw_dir)
+    where = where or layout(task)
+    step = f"prepare {where.dataset} {modality} {task}"
     try:
-        ids = cases(release, modality, task)
+        ids = cases(release, modality, task, where)
         if len(ids) < 2:
-            raise DataError(
-                f"found {len(ids)} topcow_{modality} case(s) with {LABEL_FOLDER[task]} in {raw_dir}"
-            )
+            raise DataError(f"found {len(ids)} topcow_{modality} case(s) with {where.labels} in {raw_dir}")
         train, test = train_test_split_ids(ids, spec.split.test_fraction, spec.split.seed)
         total, done = len(ids), 0
         label_name = {c: f"{c}{LABEL_SUFFIX[task]}" for c in ids}
@@ -124,10 +144,10 @@ def prepare_task(
             w.writerow(["image_id", "modality", "image_path", "label_path"])
             for c in train:
                 release.copy(
-                    f"imagesTr/{c}_0000.nii.gz", public_dir / "train" / "images" / f"{c}_0000.nii.gz"
+                    f"{where.images}/{c}_0000.nii.gz", public_dir / "train" / "images" / f"{c}_0000.nii.gz"
                 )
                 release.copy(
-                    f"{LABEL_FOLDER[task]}/{label_name[c]}", public_dir / "train" / "labels" / label_name[c]
+                    f"{where.labels}/{label_name[c]}", public_dir / "train" / "labels" / label_name[c]
                 )
                 w.writerow(
                     [
@@ -139,7 +159,7 @@ def prepare_task(
                 )
                 done += 1
                 if progress:
-                    progress(f"prepare topcow {modality} {task}", done, total)
+                    progress(step, done, total)
         column, suffix = PREDICTION[task]
         sub = public_dir / "sample_submission"
         sub.mkdir(parents=True, exist_ok=True)
@@ -154,24 +174,26 @@ def prepare_task(
             ws.writerow(["image_id", "modality", column])
             for c in test:
                 image = public_dir / "test" / "images" / f"{c}_0000.nii.gz"
-                release.copy(f"imagesTr/{c}_0000.nii.gz", image)
-                label = _private_label(release, task, c, label_name[c], private_dir)
+                release.copy(f"{where.images}/{c}_0000.nii.gz", image)
+                label = _private_label(release, task, c, label_name[c], private_dir, where)
                 _placeholder(task, image, sub / "predictions" / f"{c}{suffix}")
                 wt.writerow([c, MODALITY_NAME[modality], f"test/images/{c}_0000.nii.gz"])
                 wl.writerow([c, MODALITY_NAME[modality], label])
                 ws.writerow([c, MODALITY_NAME[modality], f"predictions/{c}{suffix}"])
                 done += 1
                 if progress:
-                    progress(f"prepare topcow {modality} {task}", done, total)
+                    progress(step, done, total)
     finally:
         release.close()
     return {"train": len(train), "test": len(test)}
 
 
-def _private_label(release: Release, task: Task, case: str, name: str, private_dir: Path) -> str:
+def _private_label(
+    release: Release, task: Task, case: str, name: str, private_dir: Path, where: Layout
+) -> str:
     if task == "box":  # the ROI text becomes the JSON form predictions use
         try:
-            box = read_roi_txt(release.read_text(f"{LABEL_FOLDER[task]}/{name}"), name)
+            box = read_roi_txt(release.read_text(f"{where.labels}/{name}"), name)
         except InvalidSubmission as exc:
             raise DataError(f"release file {name}: {exc}") from None
         rel = f"test/labels/{case}_bbox.json"
@@ -181,5 +203,5 @@ def _private_label(release: Release, task: Task, case: str, name: str, private_d
         )
         return rel
     rel = f"test/labels/{name}"
-    release.copy(f"{LABEL_FOLDER[task]}/{name}", private_dir / rel)
+    release.copy(f"{where.labels}/{name}", private_dir / rel)
     return rel

@@ -75,8 +75,8 @@ def generate(raw_dir: Path, seed: int = 0) -> None:
                 base = 80.0 if modality == "ct" else 40.0
                 image = rng.normal(base, 15.0, SHAPE_ZYX).astype(np.float32)
                 image[seg > 0] += 300.0 if modality == "ct" else 200.0
-                zf.writestr(f"{TOP}/imagesTr/{case}_0000.nii.gz", _gzip_array(image, spacing))
-                zf.writestr(f"{TOP}/cow_seg_labelsTr/{case}.nii.gz", _gzip_array(seg, spacing))
+                zf.writestr(f"{TOP}/imagesTr/{case}_0000.nii.gz", gzip_nifti(image, spacing))
+                zf.writestr(f"{TOP}/cow_seg_labelsTr/{case}.nii.gz", gzip_nifti(seg, spacing))
                 zf.writestr(f"{TOP}/roi_loc_labelsTr/{case}.txt", _roi_text(seg, spacing))
                 yml = "anterior:\n" + "".join(f"  {e}: {edges[e]}\n" for e in ANTERIOR_EDGES)
                 yml += "posterior:\n" + "".join(f"  {e}: {edges[e]}\n" for e in POSTERIOR_EDGES)
@@ -84,7 +84,7 @@ def generate(raw_dir: Path, seed: int = 0) -> None:
     (raw_dir / ARCHIVE).write_bytes(buf.getvalue())
 
 
-def _gzip_array(data: npt.NDArray[np.generic], spacing_xyz: tuple[float, float, float]) -> bytes:
+def gzip_nifti(data: npt.NDArray[np.generic], spacing_xyz: tuple[float, float, float]) -> bytes:
     import gzip
 
     xyz = np.ascontiguousarray(np.transpose(data, (2, 1, 0)))

@@ -88,3 +88,14 @@ def test_clDice_by_separated_regions_equals_clDice_on_the_whole_volume() -> None
     whole = cldice(pred > 0, gt > 0, axes=(2, 1, 0))
     assert cldice(pred > 0, gt > 0, regions=regions, axes=(2, 1, 0)) == pytest.approx(whole, abs=1e-12)
     assert score_case(pred, gt).cldice == pytest.approx(whole, abs=1e-12)
+
+
+def test_class_cldice_is_averaged_over_the_union_with_zero_for_one_sided_labels() -> None:
+    """Label 1 identical (clDice 1), label 2 only predicted (0): class average 0.5."""
+    gt = np.zeros((5, 7, 20), dtype=np.uint8)
+    gt[2, 3, 2:18] = 1
+    pred = gt.copy()
+    pred[2, 5, 2:10] = 2
+    s = score_case(pred, gt, with_class_cldice=True)
+    assert s.classes[1].cldice == 1.0 and s.classes[2].cldice == 0.0 and s.class_cldice == 0.5
+    assert score_case(pred, gt).class_cldice is None

@@ -156,3 +156,15 @@ def test_skeleton_per_component_equals_thinning_the_whole_mask(axes: tuple[int, 
         if axes is not None:
             ref = np.transpose(ref, np.argsort(axes))
         assert np.array_equal(skeleton(m, axes), ref[1:-1, 1:-1, 1:-1])
+
+
+def test_invalid_neighbour_error_counts_forbidden_contacts_per_predicted_label() -> None:
+    """Labels 1-2 may touch, 3 may touch nothing: 1 touches 2 and 3, 2 touches 1, 3 touches 1,
+    4 stands alone -> invalid counts 1 (3), 0, 1 (1), 0 -> mean 0.5; an empty map scores 0."""
+    from rexmle.graders import invalid_neighbour_error
+
+    a = np.zeros((3, 5, 12), dtype=np.uint8)
+    a[1, 2, 0:3], a[1, 2, 3:5], a[1, 1, 1], a[1, 2, 9:11] = 1, 2, 3, 4
+    valid = {1: [2], 2: [1], 3: [], 4: []}
+    assert invalid_neighbour_error(a, valid) == pytest.approx(0.5)
+    assert invalid_neighbour_error(np.zeros_like(a), valid) == 0.0
