@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -57,3 +58,30 @@ def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
             return
         time.sleep(0.2)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def public_ids(root: Path, name: str = "test.csv") -> list[str]:
+    """The ``image_id`` column of a prepared challenge's public split file."""
+    import csv
+
+    with (root / "public" / name).open() as f:
+        return [r["image_id"] for r in csv.DictReader(f)]
+
+
+def private_label_map(root: Path, case: str) -> tuple[Any, Any]:
+    """A prepared vessel challenge's private label map for ``case``: (z, y, x) array and its image."""
+    import SimpleITK as sitk
+
+    img = sitk.ReadImage(str(root / "private" / "test" / "labels" / f"{case}.nii.gz"))
+    return sitk.GetArrayFromImage(img), img
+
+
+def write_label_map(arr: Any, like: Any, path: Path) -> Path:
+    """Write ``arr`` with the geometry of the SimpleITK image ``like`` (a prediction on the GT grid)."""
+    import SimpleITK as sitk
+
+    img = sitk.GetImageFromArray(arr)
+    img.CopyInformation(like)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sitk.WriteImage(img, str(path))
+    return path

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import SimpleITK as sitk
+from helpers import private_label_map, public_ids, write_label_map
 from rexmle.challenges._topcow.grading import SegmentationGrader
 
 from rexmle import challenge, data, grading
@@ -26,26 +27,8 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {cid: data.prepare(challenge.get(cid), synthetic=True, home=home) for cid in (*SEG, *BOX)}
 
 
-def _ids(root: Path, name: str = "test.csv") -> list[str]:
-    with (root / "public" / name).open() as f:
-        return [r["image_id"] for r in csv.DictReader(f)]
-
-
-def _gt(root: Path, case: str) -> tuple[np.ndarray, sitk.Image]:
-    img = sitk.ReadImage(str(root / "private" / "test" / "labels" / f"{case}.nii.gz"))
-    return sitk.GetArrayFromImage(img), img
-
-
-def _write_map(arr: np.ndarray, like: sitk.Image, path: Path) -> Path:
-    img = sitk.GetImageFromArray(arr)
-    img.CopyInformation(like)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sitk.WriteImage(img, str(path))
-    return path
-
-
 def _score(root: Path, case: str, arr: np.ndarray, like: sitk.Image, tmp: Path) -> dict[str, float]:
-    f = _write_map(arr, like, tmp / f"{case}.nii.gz")
+    f = write_label_map(arr, like, tmp / f"{case}.nii.gz")
     loaded = SegmentationGrader.check_case(case, {"predicted_mask_path": f}, root / "public")
     return SegmentationGrader.score_case(case, loaded, root / "private")
 
@@ -58,7 +41,7 @@ def _submission(root: Path, dst: Path) -> Path:
 @pytest.mark.parametrize("cid", (*SEG, *BOX))
 def test_prepare_keeps_test_labels_private(prepared: dict[str, Path], cid: str) -> None:
     root = prepared[cid]
-    test, train = _ids(root), _ids(root, "train.csv")
+    test, train = public_ids(root), public_ids(root, "train.csv")
     assert len(train) == 48 and len(test) == 12 and not set(train) & set(test)
     modality = "ct" if "track1" in cid else "mr"
     assert all(i.startswith(f"topcow_{modality}_") for i in train + test)
@@ -73,9 +56,13 @@ def test_prepare_keeps_test_labels_private(prepared: dict[str, Path], cid: str) 
 @pytest.mark.parametrize("cid", SEG)
 def test_segmentation_branches(prepared: dict[str, Path], cid: str, tmp_path: Path) -> None:
     root = prepared[cid]
-    cases = _ids(root)
-    case = next(c for c in cases if 15 in np.unique(_gt(root, c)[0]) and 8 in np.unique(_gt(root, c)[0]))
-    gt, like = _gt(root, case)
+    cases = public_ids(root)
+    case = next(
+        c
+        for c in cases
+        if 15 in np.unique(private_label_map(root, c)[0]) and 8 in np.unique(private_label_map(root, c)[0])
+    )
+    gt, like = private_label_map(root, case)
     n = len(set(np.unique(gt)) - {0})
 
     same = _score(root, case, gt, like, tmp_path)
@@ -88,8 +75,8 @@ def test_segmentation_branches(prepared: dict[str, Path], cid: str, tmp_path: Pa
     assert s["det8_fn"] == 1.0 and s["dice"] == pytest.approx((n - 1) / n)
     assert s["hd95"] == pytest.approx(90.0 / n) and s["pos_match"] == 0.0
 
-    case_b = next(c for c in cases if 15 not in np.unique(_gt(root, c)[0]))
-    gt_b, like_b = _gt(root, case_b)
+    case_b = next(c for c in cases if 15 not in np.unique(private_label_map(root, c)[0]))
+    gt_b, like_b = private_label_map(root, case_b)
     extra = gt_b.copy()
     z, y, x = (int(v[0]) for v in np.nonzero(gt_b == 1))
     extra[z, y - 3, x] = 15  # a label the ground truth does not have: in the class set, Dice 0
@@ -123,7 +110,7 @@ def test_segmentation_submission_perfect_and_empty(
     sub = _submission(root, tmp_path / "sub")
     empty = grading.grade(ch, sub, root / "public", root / "private", workers=2)
     assert empty.valid and empty.metrics["dice"] == 0.0 and empty.metrics["hd95"] == 90.0
-    for case in _ids(root):
+    for case in public_ids(root):
         shutil.copy(
             root / "private" / "test" / "labels" / f"{case}.nii.gz",
             sub / "predictions" / f"{case}_0000.nii.gz",
@@ -148,9 +135,9 @@ def test_malformed_label_maps_are_one_line(prepared: dict[str, Path], tmp_path: 
     cid = SEG[0]
     root, ch = prepared[cid], challenge.get(cid)
     sub = _submission(root, tmp_path / "sub")
-    case = _ids(root)[0]
+    case = public_ids(root)[0]
     target = sub / "predictions" / f"{case}_0000.nii.gz"
-    gt, like = _gt(root, case)
+    gt, like = private_label_map(root, case)
 
     def verdict() -> str:
         r = grading.grade(ch, sub, root / "public", root / "private", workers=1)
@@ -159,9 +146,9 @@ def test_malformed_label_maps_are_one_line(prepared: dict[str, Path], tmp_path: 
 
     bad = gt.copy()
     bad[0, 0, 0] = 13
-    _write_map(bad, like, target)
+    write_label_map(bad, like, target)
     assert "label 13 is not a TopCoW label" in verdict()
-    _write_map(gt.astype(np.float32) + 0.5, like, target)
+    write_label_map(gt.astype(np.float32) + 0.5, like, target)
     assert "integer labels" in verdict()
     img = sitk.GetImageFromArray(gt)
     img.CopyInformation(like)
@@ -178,7 +165,7 @@ def test_malformed_label_maps_are_one_line(prepared: dict[str, Path], tmp_path: 
 def test_boxes_right_partly_right_and_wrong(prepared: dict[str, Path], cid: str, tmp_path: Path) -> None:
     root, ch = prepared[cid], challenge.get(cid)
     sub = _submission(root, tmp_path / "sub")
-    cases = _ids(root)
+    cases = public_ids(root)
     gts = {
         c: json.loads((root / "private" / "test" / "labels" / f"{c}_bbox.json").read_text()) for c in cases
     }
