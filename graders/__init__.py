@@ -16,6 +16,7 @@ from rexmle.graders.segmentation import (
     lesion_counts,
     lesion_f1,
 )
+from rexmle.graders.surfels import SurfelScores, surfel_scores
 from rexmle.graders.surface import directed_surface_distances, hausdorff, hd95, symmetric_percentile
 from rexmle.graders.topology import (
     DetectionCounts,
@@ -43,6 +44,7 @@ __all__ = [
     "ClassScores",
     "DetectionCounts",
     "LesionCounts",
+    "SurfelScores",
     "abs_volume_difference_ml",
     "balanced_accuracy",
     "betti0",
@@ -70,6 +72,7 @@ __all__ = [
     "region_matches",
     "score_case",
     "score_class",
+    "surfel_scores",
     "symmetric_percentile",
     "touches",
     "union_labels",
