@@ -14,6 +14,7 @@ files with the real download's names and archive form so that the same prepare c
 
 from __future__ import annotations
 
+import csv
 import fcntl
 import hashlib
 import json
@@ -21,9 +22,10 @@ import math
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pooch
@@ -78,6 +80,39 @@ def train_test_split_ids(ids: Iterable[str], test_fraction: float, seed: int) ->
 
 
 # --- hashing and atomic writes ----------------------------------------------------------
+
+
+class HeldOutTables(NamedTuple):
+    """The writers of a split's test half: public ``test.csv``, private ``test_labels.csv`` and the
+    sample submission's ``submission.csv``, and the sample submission's folder."""
+
+    test: Any
+    labels: Any
+    sample: Any
+    sample_dir: Path
+
+
+@contextmanager
+def held_out_tables(
+    public_dir: Path,
+    private_dir: Path,
+    test_header: Sequence[str],
+    label_header: Sequence[str],
+    sample_header: Sequence[str],
+) -> Iterator[HeldOutTables]:
+    """Open the three tables every prepare writes for its test cases, headers written."""
+    sub = public_dir / "sample_submission"
+    sub.mkdir(parents=True, exist_ok=True)
+    with (
+        (public_dir / "test.csv").open("w", newline="") as ft,
+        (private_dir / "test_labels.csv").open("w", newline="") as fl,
+        (sub / "submission.csv").open("w", newline="") as fs,
+    ):
+        t = HeldOutTables(csv.writer(ft), csv.writer(fl), csv.writer(fs), sub)
+        t.test.writerow(test_header)
+        t.labels.writerow(label_header)
+        t.sample.writerow(sample_header)
+        yield t
 
 
 def file_digest(path: Path, algorithm: str = "sha256") -> str:

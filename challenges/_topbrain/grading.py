@@ -10,9 +10,10 @@ import numpy.typing as npt
 import SimpleITK as sitk
 from rexmle.challenges._topbrain.labels import LABELS, Modality
 from rexmle.challenges._topbrain.scoring import aggregate, segmentation_case
-from rexmle.challenges._topcow.grading import expected_ids, read_label_map, test_image
+from rexmle.challenges._topcow.grading import expected_ids, test_image
 
 from rexmle.grading import SubmissionFormat
+from rexmle.imaging import read_label_map
 
 FORMAT = SubmissionFormat(
     id_column="image_id",

@@ -28,7 +28,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 from rexmle.challenges._topcow.formats import ANTERIOR_EDGES, POSTERIOR_EDGES, read_roi_txt
 
-from rexmle.data import train_test_split_ids
+from rexmle.data import held_out_tables, train_test_split_ids
 from rexmle.errors import DataError, InvalidSubmission
 
 Task = Literal["seg", "box", "edges"]
@@ -161,17 +161,14 @@ def prepare_task(
                 if progress:
                     progress(step, done, total)
         column, suffix = PREDICTION[task]
-        sub = public_dir / "sample_submission"
-        sub.mkdir(parents=True, exist_ok=True)
-        with (
-            (public_dir / "test.csv").open("w", newline="") as ft,
-            (private_dir / "test_labels.csv").open("w", newline="") as fl,
-            (sub / "submission.csv").open("w", newline="") as fs,
-        ):
-            wt, wl, ws = csv.writer(ft), csv.writer(fl), csv.writer(fs)
-            wt.writerow(["image_id", "modality", "image_path"])
-            wl.writerow(["image_id", "modality", "label_path"])
-            ws.writerow(["image_id", "modality", column])
+        with held_out_tables(
+            public_dir,
+            private_dir,
+            ["image_id", "modality", "image_path"],
+            ["image_id", "modality", "label_path"],
+            ["image_id", "modality", column],
+        ) as tables:
+            wt, wl, ws, sub = tables
             for c in test:
                 image = public_dir / "test" / "images" / f"{c}_0000.nii.gz"
                 release.copy(f"{where.images}/{c}_0000.nii.gz", image)

@@ -20,7 +20,7 @@ from typing import IO, Any
 import nibabel as nib
 import numpy as np
 
-from rexmle.data import train_test_split_ids
+from rexmle.data import held_out_tables, train_test_split_ids
 from rexmle.errors import DataError
 from rexmle.imaging import load_nifti
 
@@ -112,17 +112,14 @@ def prepare(
                 done += 1
                 if progress:
                     progress("prepare isles22", done, total)
-        sub = public_dir / "sample_submission"
-        sub.mkdir(parents=True, exist_ok=True)
-        with (
-            (public_dir / "test.csv").open("w", newline="") as ft,
-            (private_dir / "test_labels.csv").open("w", newline="") as fl,
-            (sub / "submission.csv").open("w", newline="") as fs,
-        ):
-            wt, wl, ws = csv.writer(ft), csv.writer(fl), csv.writer(fs)
-            wt.writerow(["case_id", "dwi", "adc", "flair"])
-            wl.writerow(["case_id", "mask_path"])
-            ws.writerow(["case_id", "predicted_mask_path"])
+        with held_out_tables(
+            public_dir,
+            private_dir,
+            ["case_id", "dwi", "adc", "flair"],
+            ["case_id", "mask_path"],
+            ["case_id", "predicted_mask_path"],
+        ) as tables:
+            wt, wl, ws, sub = tables
             for cid in test:
                 for mod in MODALITIES:
                     _copy(src, cases[cid][mod], public_dir / "test" / f"{cid}_{mod}.nii.gz")

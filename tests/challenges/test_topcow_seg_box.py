@@ -158,7 +158,7 @@ def test_malformed_label_maps_are_one_line(prepared: dict[str, Path], tmp_path: 
     sitk.WriteImage(sitk.GetImageFromArray(gt[:, :, :-1]), str(target))
     assert "size" in verdict()
     target.write_bytes(b"not a nifti")
-    assert "not a readable NIfTI image" in verdict()
+    assert "not a readable image (NIfTI, MHA or NRRD)" in verdict()
 
 
 @pytest.mark.parametrize("cid", BOX)
