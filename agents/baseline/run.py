@@ -7,11 +7,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 task = os.environ.get("REXMLE_TASK_TYPE", "")
-if task == "segmentation-3d-binary":
+data = Path(os.environ.get("REXMLE_DATA_DIR", "."))
+multichannel = (
+    "dwi" in (data / "train.csv").open().readline().split(",") if (data / "train.csv").exists() else False
+)
+if task == "segmentation-3d-binary" and multichannel:  # ISLES'22: DWI + ADC per case
     from seg3d import main
 
     main()
-elif task == "segmentation-3d-multiclass":
+elif task in ("segmentation-3d-binary", "segmentation-3d-multiclass"):  # one image per case
     from seg3d_multiclass import main
 
     main()

@@ -1,13 +1,18 @@
-"""3-D multiclass segmentation baseline (TopCoW task 1 and the like): a MONAI U-Net on patches.
+"""3-D segmentation baseline from image/label pairs (TopCoW, TopBrain, SEG.A, PANTHER): a MONAI
+U-Net on patches.
 
-Reads ``train.csv`` / ``test.csv`` (columns ``image_id, image_path[, label_path]``). The label
-values are taken from the training labels (whatever map the challenge uses) and mapped to
-contiguous class indices. Every training case is cropped to its labels' bounding box plus a
+Reads ``train.csv`` / ``test.csv`` (columns ``image_id, image_path[, label_path]``), volumes in
+any format SimpleITK reads (NIfTI, NRRD, MHA), as (z, y, x) arrays. The label values are taken
+from the training labels (whatever map the challenge uses) and mapped to contiguous class
+indices. For a binary task (``REXMLE_TASK_TYPE=segmentation-3d-binary``) the training labels may
+hold more classes than the answer (PANTHER: 1 tumour, 2 pancreas): the model learns them all and
+the submission is label 1 alone. The submission copies the sample submission's columns, rows and
+file names (the challenge's own format), one prediction per row on the test image's grid. Every training case is cropped to its labels' bounding box plus a
 margin (the vessels of a head CTA fill a small part of it), normalised (intensities clipped to
 their 0.5-99.5 percentiles, then z-scored) and kept in memory as float16. Training draws random
 patches for a share of the wall-clock budget (``REXMLE_DEADLINE``) with Dice + cross-entropy;
 prediction runs a Gaussian-weighted sliding window over each whole test volume and writes the
-arg-max label map with the test image's header. No left/right flips: the labels are sided.
+arg-max label map with the test image's geometry. No left/right flips: the labels are sided.
 Uses CUDA when one is visible; deterministic for a seed on CPU.
 """
 
@@ -16,17 +21,16 @@ from __future__ import annotations
 import csv
 import os
 import time
-from typing import Any
 
-import nibabel as nib
 import numpy as np
+import SimpleITK as sitk
 import torch
 from monai.inferers import sliding_window_inference
 from monai.losses import DiceCELoss
 from monai.networks.nets import UNet
 from split import load_split
 
-PATCH = (96, 96, 48)  # voxels, in the image's (i, j, k) order; each a multiple of 8
+PATCH = (48, 96, 96)  # voxels, (z, y, x); each a multiple of 8
 MARGIN = 16
 
 
@@ -69,11 +73,10 @@ def main() -> None:
     cases: list[tuple[np.ndarray, np.ndarray]] = []
     values: set[int] = {0}
     for row in train:
-        img: Any = nib.load(str(data / row["image_path"]))
-        lab: Any = nib.load(str(data / row["label_path"]))
-        y = np.asarray(lab.dataobj).astype(np.int64)
+        x = sitk.GetArrayFromImage(sitk.ReadImage(str(data / row["image_path"]))).astype(np.float32)
+        y = sitk.GetArrayFromImage(sitk.ReadImage(str(data / row["label_path"]))).astype(np.int64)
         values |= {int(v) for v in np.unique(y)}
-        cases.append(crop_to_labels(normalise(np.asarray(img.dataobj, dtype=np.float32)), y))
+        cases.append(crop_to_labels(normalise(x), y))
     labels = sorted(values)
     lut = np.zeros(max(labels) + 1, dtype=np.uint8)
     lut[labels] = np.arange(len(labels))
@@ -119,32 +122,40 @@ def main() -> None:
     print(f"baseline: trained {step} steps in {time.time() - start:.0f}s", flush=True)
 
     model.eval()
-    (out / "predictions").mkdir(parents=True, exist_ok=True)
+    binary = os.environ.get("REXMLE_TASK_TYPE") == "segmentation-3d-binary"
+    with (data / "sample_submission" / "submission.csv").open(newline="") as f:
+        sample = list(csv.DictReader(f))
+    column = next(c for c in sample[0] if c.startswith("predicted_"))
+    images = {row["image_id"]: row["image_path"] for row in test}
+    with torch.no_grad():
+        for row in sample:
+            ref = sitk.ReadImage(str(data / images[row["image_id"]]))
+            vol = normalise(sitk.GetArrayFromImage(ref).astype(np.float32))
+            roi = patch_size(tuple(vol.shape))
+            # pad as training did (zeros after the volume, up to the patch), not centred as
+            # sliding_window_inference would: a small volume then sits where it sat in
+            # training, and the labels that only position tells apart stay apart
+            x = torch.from_numpy(pad_to(vol, roi).astype(np.float32))
+            logits = sliding_window_inference(
+                x[None, None].to(device),
+                roi_size=roi,
+                sw_batch_size=2,
+                predictor=model,
+                overlap=0.25,
+                mode="gaussian",
+                device=torch.device("cpu"),
+            )
+            assert isinstance(logits, torch.Tensor)
+            crop = tuple(slice(0, n) for n in vol.shape)
+            pred = np.asarray(labels, dtype=np.uint8)[logits[0].argmax(0).numpy()[crop]]
+            if binary:
+                pred = (pred == 1).astype(np.uint8)
+            img = sitk.GetImageFromArray(pred)
+            img.CopyInformation(ref)
+            (out / row[column]).parent.mkdir(parents=True, exist_ok=True)
+            sitk.WriteImage(img, str(out / row[column]), useCompression=True)
     with (out / "submission.csv").open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["image_id", "modality", "predicted_mask_path"])
-        with torch.no_grad():
-            for row in test:
-                ref: Any = nib.load(str(data / row["image_path"]))
-                vol = normalise(np.asarray(ref.dataobj, dtype=np.float32))
-                roi = patch_size(tuple(vol.shape))
-                # pad as training did (zeros after the volume, up to the patch), not centred as
-                # sliding_window_inference would: a small volume then sits where it sat in
-                # training, and the labels that only position tells apart stay apart
-                x = torch.from_numpy(pad_to(vol, roi).astype(np.float32))
-                logits = sliding_window_inference(
-                    x[None, None].to(device),
-                    roi_size=roi,
-                    sw_batch_size=2,
-                    predictor=model,
-                    overlap=0.25,
-                    mode="gaussian",
-                    device=torch.device("cpu"),
-                )
-                assert isinstance(logits, torch.Tensor)
-                crop = tuple(slice(0, n) for n in vol.shape)
-                pred = np.asarray(labels, dtype=np.uint8)[logits[0].argmax(0).numpy()[crop]]
-                rel = f"predictions/{row['image_id']}_0000.nii.gz"
-                nib.save(nib.Nifti1Image(pred, ref.affine, ref.header), str(out / rel))
-                w.writerow([row["image_id"], row["modality"], rel])
-    print(f"baseline: wrote {len(test)} label maps to {out}", flush=True)
+        w = csv.DictWriter(f, fieldnames=list(sample[0]))
+        w.writeheader()
+        w.writerows(sample)
+    print(f"baseline: wrote {len(sample)} label maps to {out}", flush=True)
