@@ -1,0 +1,138 @@
+"""Prepare SEG.A. 2023 from the AVT collection (Figshare article 14806362).
+
+The download (``avt_dataset.zip``) holds one zip per institution (``Dongyang.zip``, ``KiTS.zip``,
+``Rider.zip``); each of those holds ``<Institution>/<case>/<case>.nrrd`` (the CTA) and
+``<case>.seg.nrrd`` (the aortic vessel tree, any value > 0). The institution zips are written
+next to the download once, then read member by member; folders a user unpacked by hand (any depth)
+work too. Case ids are the image stems (``D1``, ``K1``, ``R1``...); the split follows the ReX-MLE
+reference (ids sorted as strings, 20% test, seed 42: 44 train / 12 test of the 56 cases).
+
+Public: ``train/images/<case>.nrrd``, ``train/labels/<case>.seg.nrrd``, ``test/images/``,
+``train.csv``, ``test.csv``, ``sample_submission/`` (an empty mask per test case). Private:
+``test/labels/<case>.seg.nrrd`` and ``test_labels.csv``.
+"""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from rexmle.data import held_out_tables, train_test_split_ids
+from rexmle.errors import DataError
+from rexmle.imaging import write_empty_mask_like
+
+ARCHIVE = "avt_dataset.zip"
+LABEL = ".seg.nrrd"
+SAMPLE_HEADER = ["image_id", "predicted_mask_path"]
+
+
+class _Member:
+    """One file of the collection: a member of an institution zip, or a file on disk."""
+
+    def __init__(self, zip_path: Path | None, name: str) -> None:
+        self.zip_path, self.name = zip_path, name
+
+    def copy(self, dst: Path) -> None:
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if self.zip_path is None:
+            shutil.copyfile(self.name, dst)
+            return
+        with zipfile.ZipFile(self.zip_path) as zf, zf.open(self.name) as src, dst.open("wb") as out:
+            shutil.copyfileobj(src, out, 1 << 20)
+
+
+def _unpack_institutions(raw_dir: Path) -> None:
+    """Write each institution zip of ``avt_dataset.zip`` next to it (once; sizes checked)."""
+    archive = raw_dir / ARCHIVE
+    if not archive.exists():
+        return
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            for info in zf.infolist():
+                if not info.filename.lower().endswith(".zip"):
+                    continue
+                dst = raw_dir / Path(info.filename).name
+                if dst.exists() and dst.stat().st_size == info.file_size:
+                    continue
+                with zf.open(info) as src, dst.open("wb") as out:
+                    shutil.copyfileobj(src, out, 1 << 20)
+    except zipfile.BadZipFile:
+        raise DataError(f"{archive} is not a valid zip; delete it and prepare again") from None
+
+
+def find_cases(raw_dir: Path) -> dict[str, tuple[_Member, _Member]]:
+    """case id -> (image, label), from the institution zips and from unpacked folders."""
+    _unpack_institutions(raw_dir)
+    found: dict[str, tuple[_Member, _Member]] = {}
+
+    def add(case: str, image: _Member, label: _Member) -> None:
+        if case in found:
+            raise DataError(f"case {case} appears twice in {raw_dir}")
+        found[case] = (image, label)
+
+    for inst in sorted(p for p in raw_dir.glob("*.zip") if p.name != ARCHIVE):
+        try:
+            with zipfile.ZipFile(inst) as zf:
+                names = set(zf.namelist())
+        except zipfile.BadZipFile:
+            raise DataError(f"{inst} is not a valid zip; delete it and prepare again") from None
+        for n in sorted(names):
+            if n.endswith(LABEL):
+                case = Path(n).name[: -len(LABEL)]
+                image = n[: -len(LABEL)] + ".nrrd"
+                if image in names:
+                    add(case, _Member(inst, image), _Member(inst, n))
+    for label in sorted(raw_dir.rglob(f"*{LABEL}")):
+        on_disk = label.with_name(label.name[: -len(LABEL)] + ".nrrd")
+        if on_disk.exists():
+            add(label.name[: -len(LABEL)], _Member(None, str(on_disk)), _Member(None, str(label)))
+    return found
+
+
+def prepare(
+    raw_dir: Path,
+    public_dir: Path,
+    private_dir: Path,
+    spec: Any,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> dict[str, int]:
+    cases = find_cases(raw_dir)
+    if len(cases) < 2:
+        raise DataError(f"found {len(cases)} SEG.A case(s) (<case>.nrrd + <case>.seg.nrrd) in {raw_dir}")
+    train, test = train_test_split_ids(cases, spec.split.test_fraction, spec.split.seed)
+    done, total = 0, len(cases)
+
+    def tick() -> None:
+        nonlocal done
+        done += 1
+        if progress:
+            progress("prepare seg_a", done, total)
+
+    with (public_dir / "train.csv").open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["image_id", "image_path", "label_path"])
+        for c in train:
+            image, label = cases[c]
+            image.copy(public_dir / "train" / "images" / f"{c}.nrrd")
+            label.copy(public_dir / "train" / "labels" / f"{c}{LABEL}")
+            w.writerow([c, f"train/images/{c}.nrrd", f"train/labels/{c}{LABEL}"])
+            tick()
+    with held_out_tables(
+        public_dir, private_dir, ["image_id", "image_path"], ["image_id", "label_path"], SAMPLE_HEADER
+    ) as tables:
+        wt, wl, ws, sub = tables
+        for c in test:
+            image, label = cases[c]
+            dst = public_dir / "test" / "images" / f"{c}.nrrd"
+            image.copy(dst)
+            label.copy(private_dir / "test" / "labels" / f"{c}{LABEL}")
+            write_empty_mask_like(dst, sub / "predictions" / f"{c}{LABEL}")
+            wt.writerow([c, f"test/images/{c}.nrrd"])
+            wl.writerow([c, f"test/labels/{c}{LABEL}"])
+            ws.writerow([c, f"predictions/{c}{LABEL}"])
+            tick()
+    return {"train": len(train), "test": len(test)}
