@@ -172,21 +172,37 @@ def test_sigterm_stops_the_runs_and_leaves_them_for_the_next_sweep(home: Path, t
     )
 
 
-def test_local_sweep_killed_halfway_resumes_to_exactly_the_matrix(home: Path, tmp_path: Path) -> None:
-    """dummy and baseline x three synthetic challenges x 3 seeds; SIGKILL the orchestrator and
-    its workers while a baseline run trains; the re-run finishes exactly the missing runs.
+THREE = ["isles22", "topcow-track1-task2", "topcow-track1-task3"]
 
-    The challenges: ISLES'22, whose baseline trains for its whole budget (the run the kill
-    lands on), and two whose baselines finish in a second (box, edge list). Every challenge's
-    baseline is run by ``make test-baselines``; all of them here would cost minutes per
-    challenge on two cores and prove nothing more about resuming."""
-    matrix = ["isles22", "topcow-track1-task2", "topcow-track1-task3"]
+
+@pytest.mark.parametrize(
+    ("matrix", "wall_time_s"),
+    [
+        pytest.param(THREE, 20, id="three"),
+        # every synthetic challenge: each baseline trains for ~60% of 40 s, so the whole matrix
+        # costs ~15 min on two cores; `make test-baselines` (CI) runs it
+        pytest.param("all", 40, id="all", marks=pytest.mark.baselines),
+    ],
+)
+def test_local_sweep_killed_halfway_resumes_to_exactly_the_matrix(
+    home: Path, tmp_path: Path, matrix: str | list[str], wall_time_s: int
+) -> None:
+    """dummy and baseline x the challenges x 3 seeds; SIGKILL the orchestrator and its workers
+    while a baseline run trains; the re-run finishes exactly the missing runs.
+
+    ``three`` (the default suite): ISLES'22, whose baseline trains for its whole budget (the
+    run the kill lands on), and two whose baselines finish in a second (box, edge list).
+    ``all``: every synthetic challenge there is, as the sweep contract asks."""
     path = write_sweep(
-        tmp_path, agents=["dummy", "baseline"], challenges=matrix, seeds=3, budgets={"wall_time_s": 20}
+        tmp_path,
+        agents=["dummy", "baseline"],
+        challenges=matrix,
+        seeds=3,
+        budgets={"wall_time_s": wall_time_s},
     )
     out = tmp_path / "out"
     expected = len(sweeps.expand(sweeps.load(path)))
-    assert expected == 2 * 3 * len(matrix)
+    assert expected == 2 * 3 * len(challenges.select(matrix))
     proc = subprocess.Popen(
         [sys.executable, "-m", "rexmle.cli", "sweep", str(path)],
         stdout=subprocess.DEVNULL,
@@ -210,7 +226,9 @@ def test_local_sweep_killed_halfway_resumes_to_exactly_the_matrix(home: Path, tm
         ]
         return sweeps.counts(rows)["done"] >= 3 and bool(training)
 
-    wait_for(halfway, 600, "three finished runs and an ISLES'22 baseline training")
+    wait_for(
+        halfway, 600 if matrix == THREE else 2400, "three finished runs and an ISLES'22 baseline training"
+    )
     running = [r for r in sweeps.status(out) if r.phase == "running"]
 
     def agent_pid(run_id: str) -> int | None:

@@ -12,11 +12,11 @@ import pytest
 import SimpleITK as sitk
 from helpers import public_ids, write_label_map
 from rexmle.challenges._panther.grading import binary_prediction, case_scores
+from rexmle.graders import surfel_scores
 
 from rexmle import challenge, data, grading
 from rexmle import run as runs
 from rexmle.errors import InvalidSubmission
-from rexmle.graders import surfel_scores
 
 TASKS = ("panther-task1", "panther-task2")
 

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 from helpers import public_ids, write_label_map
+from rexmle.challenges.seg_a.grade import case_scores
 
 from rexmle import challenge, data, grading
 from rexmle import run as runs
-from rexmle.challenges.seg_a.grade import case_scores
 
 CID = "seg_a"
 
