@@ -16,8 +16,8 @@ from rexmle.graders.segmentation import (
     lesion_counts,
     lesion_f1,
 )
-from rexmle.graders.surfels import SurfelScores, surfel_scores
 from rexmle.graders.surface import directed_surface_distances, hausdorff, hd95, symmetric_percentile
+from rexmle.graders.surfels import SurfelScores, surfel_scores
 from rexmle.graders.topology import (
     DetectionCounts,
     balanced_accuracy,
