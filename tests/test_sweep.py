@@ -180,8 +180,8 @@ THREE = ["isles22", "topcow-track1-task2", "topcow-track1-task3"]
     [
         pytest.param(THREE, 20, id="three"),
         # every synthetic challenge: each baseline trains for ~60% of 40 s, so the whole matrix
-        # costs ~15 min on two cores; `make test-baselines` (CI) runs it
-        pytest.param("all", 40, id="all", marks=pytest.mark.baselines),
+        # (72 runs) costs ~20 min on two cores; `make test-baselines` (CI) runs it
+        pytest.param("all", 40, id="all", marks=[pytest.mark.baselines, pytest.mark.timeout(3000)]),
     ],
 )
 def test_local_sweep_killed_halfway_resumes_to_exactly_the_matrix(
@@ -259,7 +259,7 @@ def test_local_sweep_killed_halfway_resumes_to_exactly_the_matrix(
     assert len(before) >= 3 and interrupted and not any(r.phase == "running" for r in rows.values())
     stamps = {rid: (out / "runs" / rid / "result.json").stat().st_mtime_ns for rid in before}
 
-    again = rexmle_cli("sweep", str(path), "--json")
+    again = rexmle_cli("sweep", str(path), "--json", timeout=2400)
     assert again.returncode == 0, again.stderr
     outcome = json.loads(again.stdout)
     assert set(outcome["started"]) == set(rows) - before
