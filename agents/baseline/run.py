@@ -7,10 +7,18 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 task = os.environ.get("REXMLE_TASK_TYPE", "")
-data = Path(os.environ.get("REXMLE_DATA_DIR", "."))
-multichannel = (
-    "dwi" in (data / "train.csv").open().readline().split(",") if (data / "train.csv").exists() else False
-)
+
+
+def train_columns() -> list[str]:
+    """The header of the data folder's ``train.csv`` (which inputs a case has)."""
+    path = Path(os.environ.get("REXMLE_DATA_DIR", ".")) / "train.csv"
+    if not path.exists():
+        return []
+    with path.open() as f:
+        return f.readline().strip().split(",")
+
+
+multichannel = "dwi" in train_columns()
 if task == "segmentation-3d-binary" and multichannel:  # ISLES'22: DWI + ADC per case
     from seg3d import main
 

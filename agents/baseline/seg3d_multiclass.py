@@ -7,8 +7,9 @@ from the training labels (whatever map the challenge uses) and mapped to contigu
 indices. For a binary task (``REXMLE_TASK_TYPE=segmentation-3d-binary``) the training labels may
 hold more classes than the answer (PANTHER: 1 tumour, 2 pancreas): the model learns them all and
 the submission is label 1 alone. The submission copies the sample submission's columns, rows and
-file names (the challenge's own format), one prediction per row on the test image's grid. Every training case is cropped to its labels' bounding box plus a
-margin (the vessels of a head CTA fill a small part of it), normalised (intensities clipped to
+file names (the challenge's own format), one prediction per row on the test image's grid.
+
+Every training case is cropped to its labels' bounding box plus a margin (the vessels of a head CTA fill a small part of it), normalised (intensities clipped to
 their 0.5-99.5 percentiles, then z-scored) and kept in memory as float16. Training draws random
 patches for a share of the wall-clock budget (``REXMLE_DEADLINE``) with Dice + cross-entropy;
 prediction runs a Gaussian-weighted sliding window over each whole test volume and writes the

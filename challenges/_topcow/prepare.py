@@ -24,12 +24,12 @@ from pathlib import Path
 from typing import IO, Any, Literal
 
 import nibabel as nib
-import numpy as np
 from pydantic import BaseModel, ConfigDict
 from rexmle.challenges._topcow.formats import ANTERIOR_EDGES, POSTERIOR_EDGES, read_roi_txt
 
 from rexmle.data import held_out_tables, train_test_split_ids
 from rexmle.errors import DataError, InvalidSubmission
+from rexmle.imaging import write_empty_mask_like
 
 Task = Literal["seg", "box", "edges"]
 ARCHIVE = "TopCoW2024_Data_Release.zip"
@@ -105,11 +105,12 @@ def cases(release: Release, modality: str, task: Task, where: Layout | None = No
 def _placeholder(task: Task, image: Path, dst: Path) -> None:
     """A valid prediction that knows nothing: an empty label map, the whole image as the box,
     every edge present (the complete circle)."""
+    if task == "seg":
+        write_empty_mask_like(image, dst)
+        return
     dst.parent.mkdir(parents=True, exist_ok=True)
     ref: Any = nib.load(str(image))
-    if task == "seg":
-        nib.save(nib.Nifti1Image(np.zeros(ref.shape[:3], dtype=np.uint8), ref.affine, ref.header), str(dst))
-    elif task == "box":
+    if task == "box":
         dst.write_text(json.dumps({"size": [int(s) for s in ref.shape[:3]], "location": [0, 0, 0]}) + "\n")
     else:
         edges = {"anterior": dict.fromkeys(ANTERIOR_EDGES, 1), "posterior": dict.fromkeys(POSTERIOR_EDGES, 1)}
