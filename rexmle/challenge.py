@@ -46,7 +46,15 @@ class DataFile(Frozen):
     records it in ``raw/downloads.json`` and every later use verifies against that."""
 
     name: Annotated[str, Field(pattern=r"^[^/\\]+$")]
-    urls: Annotated[list[HttpUrl], Field(min_length=1)]
+    urls: list[HttpUrl] = []
+    #: A Google Drive file id (LDCT-IQA's test set, USenhance, RAVIR): fetched through Drive's
+    #: direct-download endpoint after the ``urls`` mirrors; a web page instead of the file (quota,
+    #: permission) is refused with what to do by hand.
+    gdrive_id: Annotated[str | None, Field(pattern=r"^[A-Za-z0-9_\-]{10,}$")] = None
+    #: What a user must do by hand to get the file (a registration, a licence click). Without a
+    #: download source prepare stops with this text and the path to place the file at; a placed
+    #: file is verified like a downloaded one.
+    manual: str | None = None
     sha256: Annotated[str | None, Field(pattern=r"^[0-9a-f]{64}$")] = None
     md5: Annotated[str | None, Field(pattern=r"^[0-9a-f]{32}$")] = None
     size_bytes: int | None = None
@@ -54,6 +62,12 @@ class DataFile(Frozen):
     #: ``data/_shared/<key>/``, and link it into their own ``raw/`` (TopCoW's six tasks share one
     #: 14 GB release).
     shared: Annotated[str | None, Field(pattern=r"^[a-z0-9][a-z0-9_\-]*$")] = None
+
+    @model_validator(mode="after")
+    def _has_source(self) -> DataFile:
+        if not (self.urls or self.gdrive_id or self.manual):
+            raise ValueError(f"{self.name}: give urls, a gdrive_id or manual instructions")
+        return self
 
 
 class Budgets(Frozen):

@@ -145,6 +145,44 @@ def hash_tree(root: Path) -> dict[str, str]:
 # --- downloading ------------------------------------------------------------------------
 
 
+#: Google Drive's direct-download endpoint; ``confirm=t`` skips the "cannot scan this large file
+#: for viruses" page. ``$REXMLE_GDRIVE_URL`` (a template with ``{id}``) replaces it: a mirror, or a
+#: loopback server in tests.
+GDRIVE_URL = "https://drive.usercontent.google.com/download?id={id}&export=download&confirm=t"
+
+
+def gdrive_url(file_id: str) -> str:
+    return os.environ.get("REXMLE_GDRIVE_URL", GDRIVE_URL).format(id=file_id)
+
+
+def source_urls(df: DataFile) -> list[str]:
+    """Where ``df`` can be downloaded from, in the order tried: its mirrors, then Google Drive."""
+    return [str(u) for u in df.urls] + ([gdrive_url(df.gdrive_id)] if df.gdrive_id else [])
+
+
+class WebPageInstead(OSError):
+    """The server answered with an HTML page instead of the file: Google Drive does this when a
+    file's download quota is exhausted or it is not shared publicly, hosts behind a login too."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(f"{url} answered with a web page instead of the file")
+
+
+def _is_web_page(content_type: str, name: str) -> bool:
+    return content_type.split(";")[0].strip().lower() == "text/html" and not name.lower().endswith(
+        (".html", ".htm")
+    )
+
+
+def by_hand(df: DataFile, target: Path) -> str:
+    """What a user must do to get ``df`` without the downloader (one line)."""
+    how = df.manual or ""
+    if df.gdrive_id and not how:
+        how = f"open https://drive.google.com/file/d/{df.gdrive_id}/view in a browser and download it"
+    check = f"; it must have sha256 {df.sha256}" if df.sha256 else ""
+    return f"{how.rstrip('. ')}; save it as {target}{check}; then run prepare again"
+
+
 class ResumableDownloader:
     """A pooch downloader that resumes an interrupted download with an HTTP Range request.
 
@@ -177,6 +215,8 @@ class ResumableDownloader:
                 pass
             else:
                 r.raise_for_status()
+                if _is_web_page(r.headers.get("Content-Type", ""), name):
+                    raise WebPageInstead(url)
                 if r.status_code == 200:
                     have = 0  # no range support: start over
                 mode = "ab" if r.status_code == 206 else "wb"
@@ -239,7 +279,18 @@ def _fetch_into(files: list[DataFile], raw_dir: Path, progress: ProgressFn | Non
         known = df.sha256 or recorded.get(df.name)
         target = raw_dir / df.name
         errors: list[str] = []
-        for url in df.urls:
+        urls = source_urls(df)
+        if df.manual and target.is_file():
+            # Placed by hand: verify it, never replace it with a download.
+            urls = []
+            if known and file_digest(target) != known:
+                raise DataError(
+                    f"{df.name}: the file at {target} has sha256 {file_digest(target)}, not {known}; "
+                    f"replace it ({by_hand(df, target)})"
+                )
+        elif not urls:
+            raise DataError(f"{df.name} needs a manual step: {by_hand(df, target)}")
+        for url in urls:
             try:
                 pooch.retrieve(
                     str(url),
@@ -255,12 +306,18 @@ def _fetch_into(files: list[DataFile], raw_dir: Path, progress: ProgressFn | Non
                 raise DataError(
                     f"{df.name}: checksum mismatch ({' '.join(str(exc).split())[:160]}); the file was removed, run prepare again"
                 ) from None
+            except WebPageInstead:
+                errors.append(f"{url}: a web page instead of the file")
+                (raw_dir / f"{df.name}.part").unlink(missing_ok=True)
             except (requests.RequestException, OSError) as exc:
                 errors.append(f"{url}: {type(exc).__name__}")
         else:
-            raise DataError(
-                f"{df.name}: download failed from every mirror ({'; '.join(errors)}); check the network and retry"
-            )
+            if urls:
+                hint = f"or get it by hand: {by_hand(df, target)}" if df.manual or df.gdrive_id else ""
+                raise DataError(
+                    f"{df.name}: download failed from every mirror ({'; '.join(errors)}); "
+                    f"check the network and retry{' ' + hint if hint else ''}"
+                )
         # pooch has verified a known hash while fetching; hash here only to record an unknown one.
         digest = known or file_digest(target)
         if df.md5:

@@ -50,6 +50,15 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if self.path.startswith("/missing"):
             self.send_error(404)
             return
+        if "id=QUOTAxxxxxxxx" in self.path:  # Google Drive's answer when the quota is spent
+            _Handler.served.append(self.path)
+            page = b"<!DOCTYPE html><html><title>Google Drive - Quota exceeded</title></html>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
+            return
         rng = self.headers.get("Range")
         _Handler.served.append(rng or "full")
         start = int(rng.split("=")[1].split("-")[0]) if rng else 0
@@ -195,3 +204,70 @@ def test_shared_file_is_downloaded_once_and_linked_into_each_challenge(server: s
     assert json.loads((shared / "downloads.json").read_text()) == {"release.zip": SHA}
     with pytest.raises(ValueError, match="shared"):
         DataFile(name="x", urls=[f"{server}/x"], shared="Not OK")
+
+
+# --- Google Drive and files placed by hand ---------------------------------------------------
+
+
+@pytest.fixture
+def gdrive(server: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Drive's download endpoint, served by the loopback server."""
+    monkeypatch.setenv("REXMLE_GDRIVE_URL", server + "/download?id={id}&export=download&confirm=t")
+    return server
+
+
+def test_gdrive_file_is_fetched_through_the_direct_download_endpoint(gdrive: str, tmp_path: Path) -> None:
+    df = DataFile(name="test_dataset.zip", gdrive_id="1DbZfTj4it-3QRTuJO73r1iQyHLRwPS6H", sha256=SHA)
+    assert data.fetch([df], tmp_path) == {"test_dataset.zip": SHA}
+    assert _Handler.served == ["full"] and (tmp_path / "test_dataset.zip").read_bytes() == PAYLOAD
+    assert data.source_urls(df) == [
+        f"{gdrive}/download?id=1DbZfTj4it-3QRTuJO73r1iQyHLRwPS6H&export=download&confirm=t"
+    ]
+
+
+def test_gdrive_web_page_is_refused_with_what_to_do_by_hand(gdrive: str, tmp_path: Path) -> None:
+    df = DataFile(name="train_dataset.zip", gdrive_id="QUOTAxxxxxxxx")
+    with pytest.raises(DataError) as err:
+        data.fetch([df], tmp_path)
+    msg = str(err.value)
+    assert "a web page instead of the file" in msg and "\n" not in msg
+    assert "https://drive.google.com/file/d/QUOTAxxxxxxxx/view" in msg
+    assert f"save it as {tmp_path / 'train_dataset.zip'}" in msg
+    assert not (tmp_path / "train_dataset.zip").exists() and not list(tmp_path.glob("*.part"))
+    assert not (tmp_path / "downloads.json").exists()  # a web page is never recorded as the file
+
+
+MANUAL = "register at https://ravir.grand-challenge.org and download RAVIR Dataset.zip from its Data page"
+
+
+def test_manual_file_stops_prepare_with_the_instructions(tmp_path: Path) -> None:
+    df = DataFile(name="RAVIR Dataset.zip", manual=MANUAL, sha256=SHA)
+    with pytest.raises(DataError) as err:
+        data.fetch([df], tmp_path)
+    assert str(err.value) == (
+        f"RAVIR Dataset.zip needs a manual step: {MANUAL}; save it as {tmp_path / 'RAVIR Dataset.zip'}; "
+        f"it must have sha256 {SHA}; then run prepare again"
+    )
+
+
+def test_manual_file_placed_by_hand_is_verified_not_downloaded(server: str, tmp_path: Path) -> None:
+    df = DataFile(name="placed.zip", urls=[f"{server}/placed.zip"], manual=MANUAL, sha256=SHA)
+    (tmp_path / "placed.zip").write_bytes(b"the wrong file")
+    with pytest.raises(DataError, match=r"has sha256 [0-9a-f]{64}, not " + SHA):
+        data.fetch([df], tmp_path)
+    assert (tmp_path / "placed.zip").read_bytes() == b"the wrong file"  # never overwritten
+    (tmp_path / "placed.zip").write_bytes(PAYLOAD)
+    assert data.fetch([df], tmp_path) == {"placed.zip": SHA}
+    assert _Handler.served == []  # nothing was downloaded
+    # with no pinned checksum the placed file's is recorded, and a later swap is caught
+    loose = DataFile(name="loose.zip", manual=MANUAL)
+    (tmp_path / "loose.zip").write_bytes(PAYLOAD)
+    assert data.fetch([loose], tmp_path) == {"loose.zip": SHA}
+    (tmp_path / "loose.zip").write_bytes(b"swapped")
+    with pytest.raises(DataError, match="not " + SHA):
+        data.fetch([loose], tmp_path)
+
+
+def test_a_data_file_needs_some_source() -> None:
+    with pytest.raises(ValueError, match="give urls, a gdrive_id or manual instructions"):
+        DataFile(name="nothing.zip")
