@@ -22,7 +22,8 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
 Direction = Literal["higher_better", "lower_better"]
-NON_METRIC = {"rank", "team", "mean_position"}
+#: Columns that describe an entry rather than score it (`source`: where the row was taken from).
+NON_METRIC = {"rank", "team", "mean_position", "source"}
 
 
 class RankResult(BaseModel):
