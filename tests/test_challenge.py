@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from rexmle import challenge
+from rexmle import challenge, ranking
 from rexmle.errors import ConfigError, NotFoundError
 
 ISLES = Path(challenge.get("isles22").folder)
@@ -28,6 +28,22 @@ def test_leaderboard_matches_reference_facts() -> None:
     board = challenge.get("isles22").leaderboard
     assert len(board) == 10
     assert board.iloc[0]["dice"] == 0.7852 and board.iloc[0]["mean_position"] == 3.5
+
+
+@pytest.mark.parametrize("cid", sorted(challenge.discover()))
+def test_every_challenge_folder_is_complete(cid: str) -> None:
+    """The files every challenge ships, and a leaderboard whose every row says where it came
+    from and whose metric columns the spec knows (with a direction) and the grader computes."""
+    ch = challenge.get(cid)
+    for name in ("challenge.yaml", "description.md", "prepare.py", "synthetic.py", "grade.py"):
+        assert (ch.folder / name).is_file(), name
+    board = ch.leaderboard
+    assert len(board) >= 3 and list(board["rank"]) == sorted(board["rank"])
+    assert "source" in board.columns and board["source"].astype(str).str.strip().str.len().min() > 10
+    ranked = ranking.leaderboard_metrics(board)
+    assert ranked and set(ranked) <= set(ch.spec.directions)
+    assert set(ranked) <= set(ch.module("grade").METRICS)
+    assert all(df.urls or df.gdrive_id or df.manual for df in ch.spec.data)
 
 
 def test_unknown_challenge_is_one_line() -> None:
