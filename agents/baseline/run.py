@@ -35,5 +35,29 @@ elif task == "classification-cow-edges":
     from cow_edges import main
 
     main()
+elif task == "segmentation-2d-instance":  # NeurIPS Cell Seg
+    from instance2d import main
+
+    main()
+elif task == "segmentation-2d-multiclass":  # PUMA tissue, RAVIR
+    from seg2d import main
+
+    main()
+elif task == "detection-2d-nuclei":  # PUMA nuclei
+    from nuclei2d import main
+
+    main()
+elif task == "detection-2d-dental":  # DENTEX
+    from dental2d import main
+
+    main()
+elif task == "regression-image-quality":  # LDCT-IQA
+    from iqa import main
+
+    main()
+elif task == "enhancement-2d":  # USenhance
+    from enhance2d import main
+
+    main()
 else:
     sys.exit(f"baseline: no solution for task type {task!r} yet")
