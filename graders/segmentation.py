@@ -174,3 +174,46 @@ def lesion_count_difference(pred: Mask, gt: Mask, connectivity: Connectivity = 2
     """Absolute difference in the number of connected components: | #G - #P |."""
     p, g = _pair(pred, gt)
     return abs(count_components(g, connectivity) - count_components(p, connectivity))
+
+
+def smoothed_dice_from_counts(
+    intersection: int, size_sum: int, eps: float = 1e-5, empty_value: float = 1.0
+) -> float:
+    """Dice from counts with an additive smoothing term (PUMA's per-case tissue Dice).
+
+    DSC = (2 |P ∩ G| + eps) / (|P| + |G| + eps), where ``size_sum`` = |P| + |G|; when both
+    masks are empty (``size_sum == 0``) ``empty_value`` is returned. With ``eps = 0`` this is
+    :func:`dice` computed from counts.
+    """
+    if size_sum == 0:
+        return float(empty_value)
+    return (2.0 * intersection + eps) / (size_sum + eps)
+
+
+def micro_dice(intersections: npt.ArrayLike, size_sums: npt.ArrayLike, eps: float = 1e-5) -> float:
+    """Micro (pooled) Dice of one class over many cases, PUMA's official tissue metric.
+
+    Sums the per-case counts first: I = sum_i |P_i ∩ G_i|, S = sum_i (|P_i| + |G_i|), then
+    DSC = (2 I + eps) / (S + eps), and 0 when I == 0 (a class missed everywhere, predicted where
+    it is absent, or absent from both prediction and ground truth scores 0). Equal to the Dice of
+    the cases' masks concatenated into one image.
+    """
+    i = int(np.sum(np.asarray(intersections, dtype=np.int64)))
+    s = int(np.sum(np.asarray(size_sums, dtype=np.int64)))
+    if i == 0:
+        return 0.0
+    return (2.0 * i + eps) / (s + eps)
+
+
+def jaccard(pred: Mask, gt: Mask, empty_value: float = 1.0) -> float:
+    """Jaccard index (intersection over union).
+
+    J = |P ∩ G| / |P ∪ G|, in [0, 1]; J = DSC / (2 - DSC) for the same pair. When both masks
+    are empty the ratio is 0/0 and ``empty_value`` is returned (as :func:`dice` does). Symmetric
+    in its arguments.
+    """
+    p, g = _pair(pred, gt)
+    union = int(np.count_nonzero(p | g))
+    if union == 0:
+        return float(empty_value)
+    return int(np.count_nonzero(p & g)) / union

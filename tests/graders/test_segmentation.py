@@ -147,3 +147,20 @@ def test_nonzero_indices_equals_argwhere(dtype: type) -> None:
     a = np.where(rng.random((13, 17, 19)) < 0.01, rng.integers(-3, 4, (13, 17, 19)), 0).astype(dtype)
     for arr in (a, a[2:11, 3:, ::2], a[5], a[5, 3], np.zeros((4, 5), dtype)):
         assert np.array_equal(nonzero_indices(arr), np.argwhere(arr))
+
+
+def test_jaccard_hand_computed() -> None:
+    from rexmle.graders.segmentation import jaccard
+
+    p = vol((slice(0, 2), slice(0, 2), slice(0, 2)))  # 8 voxels
+    g = vol((slice(1, 3), slice(0, 2), slice(0, 2)))  # 8 voxels, 4 shared, union 12
+    assert jaccard(p, g) == pytest.approx(4 / 12)
+    assert jaccard(g, p) == jaccard(p, g)
+    d = dice(p, g)
+    assert jaccard(p, g) == pytest.approx(d / (2 - d))
+    empty = np.zeros_like(p)
+    assert jaccard(empty, g) == 0.0 and jaccard(p, empty) == 0.0
+    assert jaccard(empty, empty) == 1.0 and jaccard(empty, empty, empty_value=0.0) == 0.0
+    assert jaccard(p, p) == 1.0
+    with pytest.raises(ValueError, match="shape mismatch"):
+        jaccard(p, g[:5])
