@@ -11,6 +11,15 @@ The contract with ``challenges/<id>/grade.py`` is four names:
 ``aggregate(rows) -> dict[str, float]``
                            per-case rows -> the challenge's aggregate metrics
 
+A metric pooled over every test case (COCO AP ranks all detections of all images together)
+cannot be a mean of per-case numbers. Such a module defines, instead of ``score_case`` and
+``aggregate``, the optional hook
+
+``score_pooled(loaded, private_dir) -> dict[str, float]``
+                           ``loaded`` maps every case id to its ``check_case`` result (which
+                           must then be small and picklable: it travels back from the pool
+                           workers); called once, in the parent, after every case passed
+
 Everything generic lives here: reading ``submission.csv``, the id set, path safety (no
 absolute paths, nothing that resolves outside the submission directory, symlinks
 included), a process pool that streams one case per task so memory is bounded by one
@@ -161,6 +170,9 @@ def read_submission(
 
 # --- per-case work, run in pool workers ------------------------------------------------
 
+#: Where a pooled grader's per-case check result rides in a verdict (see ``_case_task``).
+POOLED_KEY = "__loaded__"
+
 
 def _case_task(
     folder: str,
@@ -169,13 +181,18 @@ def _case_task(
     files: dict[str, Any],
     public_dir: str,
     private_dir: str | None,
-) -> tuple[str, bool, str | None, dict[str, float]]:
-    """Check (and with a private dir, score) one case. Never raises: returns a verdict."""
+) -> tuple[str, bool, str | None, dict[str, Any]]:
+    """Check (and with a private dir, score) one case. Never raises: returns a verdict.
+
+    For a pooled grader (``score_pooled``) the scores dict is ``{POOLED_KEY: loaded}`` when
+    grading: the check's result goes back to the parent, which scores all cases together."""
     mod: Any = challenge_module(Path(folder), challenge_id, "grade")
     try:
         loaded = mod.check_case(case_id, files, Path(public_dir))
-        scores: dict[str, float] = {}
-        if private_dir is not None:
+        scores: dict[str, Any] = {}
+        if private_dir is not None and hasattr(mod, "score_pooled"):
+            scores = {POOLED_KEY: loaded}
+        elif private_dir is not None:
             scores = {k: float(v) for k, v in mod.score_case(case_id, loaded, Path(private_dir)).items()}
     except InvalidSubmission as exc:
         return case_id, False, _one_line(str(exc)), {}
@@ -198,7 +215,7 @@ def _run_cases(
     private_dir: Path | None,
     workers: int,
     progress: ProgressFn | None,
-) -> Iterator[tuple[str, bool, str | None, dict[str, float]]]:
+) -> Iterator[tuple[str, bool, str | None, dict[str, Any]]]:
     ids = sorted(cases)
     args = [
         (
@@ -272,17 +289,26 @@ def _evaluate(
     except InvalidSubmission as exc:
         return GradeReport(valid=False, reason=_one_line(str(exc)))
     rows: list[dict[str, Any]] = []
+    pooled: dict[str, Any] = {}
     for case_id, ok, reason, scores in _run_cases(
         challenge, cases, public_dir, private_dir, workers or default_workers(), progress
     ):
         if not ok:
             return GradeReport(valid=False, reason=reason, n_cases=len(cases))
+        if POOLED_KEY in scores:
+            pooled[case_id] = scores.pop(POOLED_KEY)
         rows.append({"case_id": case_id, **scores})
     rows.sort(key=lambda r: r["case_id"])
     if private_dir is None:
         return GradeReport(valid=True, n_cases=len(rows))
     try:
-        metrics = {k: float(v) for k, v in mod.aggregate(rows).items()}
+        if hasattr(mod, "score_pooled"):
+            result = mod.score_pooled(dict(sorted(pooled.items())), private_dir)
+        else:
+            result = mod.aggregate(rows)
+        metrics = {k: float(v) for k, v in result.items()}
+    except InvalidSubmission as exc:
+        return GradeReport(valid=False, reason=_one_line(str(exc)), n_cases=len(rows))
     except Exception as exc:
         return GradeReport(valid=False, reason=_one_line(f"aggregation failed: {type(exc).__name__}: {exc}"))
     bad = [k for k, v in metrics.items() if math.isnan(v)]

@@ -1,0 +1,104 @@
+"""The optional pooled hook of the grader contract: ``score_pooled(loaded, private_dir)`` gets every
+case's ``check_case`` result at once, in the parent, instead of ``score_case`` + ``aggregate``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from rexmle import grading
+from rexmle.challenge import challenge_module
+
+GRADE_PY = """
+from pathlib import Path
+from rexmle.errors import InvalidSubmission
+from rexmle.grading import SubmissionFormat
+
+FORMAT = SubmissionFormat(id_column="case_id", value_columns=("value",))
+
+
+def expected_ids(public_dir):
+    return (public_dir / "ids.txt").read_text().split()
+
+
+def check_case(case_id, files, public_dir):
+    try:
+        return (case_id, float(files["value"]))
+    except ValueError:
+        raise InvalidSubmission(f"case {case_id}: value {files['value']!r} is not a number") from None
+
+
+def score_pooled(loaded, private_dir):
+    if any(v < 0 for _, v in loaded.values()):
+        raise InvalidSubmission("negative values cannot be pooled")
+    offset = float((private_dir / "offset.txt").read_text())
+    return {"total": sum(v for _, v in loaded.values()) + offset, "n": len(loaded),
+            "order": float("".join(c[-1] for c in loaded))}
+"""
+
+
+class PooledChallenge:
+    """Just what ``grading`` uses of a Challenge: folder, id and its modules."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder, self.id = folder, "pooled_fake"
+
+    def module(self, name: str) -> ModuleType:
+        return challenge_module(self.folder, self.id, name)
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[PooledChallenge, Path, Path]:
+    root = tmp_path_factory.mktemp("pooled")
+    (root / "challenge").mkdir()
+    (root / "challenge" / "grade.py").write_text(GRADE_PY)
+    (root / "public").mkdir()
+    (root / "public" / "ids.txt").write_text("c3 c1 c2")
+    (root / "private").mkdir()
+    (root / "private" / "offset.txt").write_text("0.5")
+    return PooledChallenge(root / "challenge"), root / "public", root / "private"
+
+
+def submit(folder: Path, values: dict[str, str]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = "".join(f"{k},{v}\n" for k, v in values.items())
+    (folder / "submission.csv").write_text("case_id,value\n" + rows)
+    return folder
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_pooled_hook_sees_every_case_once_in_id_order(
+    setup: tuple[PooledChallenge, Path, Path], tmp_path: Path, workers: int
+) -> None:
+    ch, public, private = setup
+    sub = submit(tmp_path / "sub", {"c2": "2", "c3": "4", "c1": "1.25"})
+    report = grading.grade(ch, sub, public, private, workers=workers)  # type: ignore[arg-type]
+    assert report.valid and report.n_cases == 3
+    # 1.25 + 2 + 4 + offset 0.5; the cases arrive sorted by id (c1, c2, c3 -> "123")
+    assert report.metrics == {"total": 7.75, "n": 3.0, "order": 123.0}
+    assert report.per_case == [{"case_id": "c1"}, {"case_id": "c2"}, {"case_id": "c3"}]
+
+
+def test_validate_never_calls_the_pooled_hook(
+    setup: tuple[PooledChallenge, Path, Path], tmp_path: Path
+) -> None:
+    ch, public, _ = setup
+    sub = submit(tmp_path / "sub", {"c1": "-1", "c2": "2", "c3": "4"})
+    report = grading.validate(ch, sub, public)  # type: ignore[arg-type]
+    assert report.valid and report.metrics == {} and report.n_cases == 3
+
+
+def test_failures_in_check_and_in_the_hook_are_one_line_reasons(
+    setup: tuple[PooledChallenge, Path, Path], tmp_path: Path
+) -> None:
+    ch, public, private = setup
+    bad = grading.grade(
+        ch, submit(tmp_path / "a", {"c1": "x", "c2": "2", "c3": "4"}), public, private, workers=1
+    )  # type: ignore[arg-type]
+    assert not bad.valid and bad.reason == "case c1: value 'x' is not a number"
+    neg = grading.grade(
+        ch, submit(tmp_path / "b", {"c1": "-1", "c2": "2", "c3": "4"}), public, private, workers=1
+    )  # type: ignore[arg-type]
+    assert not neg.valid and neg.reason == "negative values cannot be pooled" and neg.n_cases == 3
