@@ -22,6 +22,7 @@ import math
 import os
 import shutil
 import time
+import zipfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -90,6 +91,70 @@ class HeldOutTables(NamedTuple):
     labels: Any
     sample: Any
     sample_dir: Path
+
+
+class RawFile(NamedTuple):
+    """One file of a release as it was downloaded: a member of a zip in ``raw/``
+    (``zip_path``), or a file a user unpacked by hand (``zip_path`` None, ``name`` its path).
+    Prepare reads members in place, so a release is never unpacked twice onto the disk."""
+
+    zip_path: Path | None
+    name: str
+
+    def read(self) -> bytes:
+        if self.zip_path is None:
+            return Path(self.name).read_bytes()
+        with zipfile.ZipFile(self.zip_path) as zf:
+            return zf.read(self.name)
+
+    def copy(self, dst: Path) -> None:
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if self.zip_path is None:
+            shutil.copyfile(self.name, dst)
+            return
+        with zipfile.ZipFile(self.zip_path) as zf, zf.open(self.name) as src, dst.open("wb") as out:
+            shutil.copyfileobj(src, out, 1 << 20)
+
+
+def zip_members(archive: Path) -> list[str]:
+    """The file (not folder) members of ``archive``; a corrupt zip is a one-line DataError."""
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            return [i.filename for i in zf.infolist() if not i.is_dir()]
+    except zipfile.BadZipFile:
+        raise DataError(f"{archive} is not a valid zip; delete it and prepare again") from None
+
+
+#: Files in ``raw/`` that are ours, not the release's.
+_BOOKKEEPING = {"downloads.json", ".lock"}
+
+
+def raw_files(raw_dir: Path) -> dict[str, RawFile]:
+    """Every file of a release by its posix path: the members of each ``raw/*.zip`` (the
+    path inside the zip) and the files unpacked by hand (the path below ``raw/``). A member
+    wins over a loose file of the same path; zips, partial downloads and our bookkeeping are
+    not files of the release."""
+    found: dict[str, RawFile] = {}
+    for archive in sorted(raw_dir.glob("*.zip")):
+        for name in zip_members(archive):
+            found.setdefault(name, RawFile(archive, name))
+    for p in sorted(raw_dir.rglob("*")):
+        if p.is_file() and p.suffix not in (".zip", ".part") and p.name not in _BOOKKEEPING:
+            found.setdefault(p.relative_to(raw_dir).as_posix(), RawFile(None, str(p)))
+    return found
+
+
+def ticker(progress: ProgressFn | None, task: str, total: int) -> Callable[[], None]:
+    """A callable that reports one more of ``total`` items of ``task`` done to ``progress``."""
+    done = 0
+
+    def tick() -> None:
+        nonlocal done
+        done += 1
+        if progress:
+            progress(task, done, total)
+
+    return tick
 
 
 @contextmanager

@@ -271,3 +271,39 @@ def test_manual_file_placed_by_hand_is_verified_not_downloaded(server: str, tmp_
 def test_a_data_file_needs_some_source() -> None:
     with pytest.raises(ValueError, match="give urls, a gdrive_id or manual instructions"):
         DataFile(name="nothing.zip")
+
+
+# --- reading a release in place ----------------------------------------------------------------
+
+
+def test_raw_files_reads_zip_members_and_hand_unpacked_files(tmp_path: Path) -> None:
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "release.zip", "w") as zf:
+        zf.writestr("release/a.txt", b"from the zip")
+        zf.writestr("release/sub/", b"")  # a folder entry is not a file
+        zf.writestr("both.txt", b"member wins")
+    (tmp_path / "release" / "b").mkdir(parents=True)
+    (tmp_path / "release" / "b" / "c.txt").write_bytes(b"on disk")
+    (tmp_path / "both.txt").write_bytes(b"loose copy")
+    (tmp_path / "downloads.json").write_text("{}")
+    (tmp_path / "other.zip.part").write_bytes(b"partial")
+    files = data.raw_files(tmp_path)
+    assert sorted(files) == ["both.txt", "release/a.txt", "release/b/c.txt"]
+    assert files["release/a.txt"].read() == b"from the zip" and files["both.txt"].read() == b"member wins"
+    files["release/b/c.txt"].copy(tmp_path / "out" / "c.txt")
+    files["release/a.txt"].copy(tmp_path / "out" / "a.txt")
+    assert (tmp_path / "out" / "c.txt").read_bytes() == b"on disk"
+    assert (tmp_path / "out" / "a.txt").read_bytes() == b"from the zip"
+    (tmp_path / "broken.zip").write_bytes(b"not a zip")
+    with pytest.raises(DataError, match=r"broken.zip is not a valid zip; delete it and prepare again"):
+        data.raw_files(tmp_path)
+
+
+def test_ticker_counts_up_to_the_total() -> None:
+    seen: list[tuple[str, int, int]] = []
+    tick = data.ticker(lambda *a: seen.append(a), "prepare x", 2)
+    tick()
+    tick()
+    assert seen == [("prepare x", 1, 2), ("prepare x", 2, 2)]
+    data.ticker(None, "quiet", 1)()  # no progress callback: nothing to report, no error

@@ -21,28 +21,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from rexmle.data import held_out_tables, train_test_split_ids
+from rexmle.data import RawFile, held_out_tables, ticker, train_test_split_ids, zip_members
 from rexmle.errors import DataError
 from rexmle.imaging import write_empty_mask_like
 
 ARCHIVE = "avt_dataset.zip"
 LABEL = ".seg.nrrd"
 SAMPLE_HEADER = ["image_id", "predicted_mask_path"]
-
-
-class _Member:
-    """One file of the collection: a member of an institution zip, or a file on disk."""
-
-    def __init__(self, zip_path: Path | None, name: str) -> None:
-        self.zip_path, self.name = zip_path, name
-
-    def copy(self, dst: Path) -> None:
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        if self.zip_path is None:
-            shutil.copyfile(self.name, dst)
-            return
-        with zipfile.ZipFile(self.zip_path) as zf, zf.open(self.name) as src, dst.open("wb") as out:
-            shutil.copyfileobj(src, out, 1 << 20)
 
 
 def _unpack_institutions(raw_dir: Path) -> None:
@@ -64,32 +49,28 @@ def _unpack_institutions(raw_dir: Path) -> None:
         raise DataError(f"{archive} is not a valid zip; delete it and prepare again") from None
 
 
-def find_cases(raw_dir: Path) -> dict[str, tuple[_Member, _Member]]:
+def find_cases(raw_dir: Path) -> dict[str, tuple[RawFile, RawFile]]:
     """case id -> (image, label), from the institution zips and from unpacked folders."""
     _unpack_institutions(raw_dir)
-    found: dict[str, tuple[_Member, _Member]] = {}
+    found: dict[str, tuple[RawFile, RawFile]] = {}
 
-    def add(case: str, image: _Member, label: _Member) -> None:
+    def add(case: str, image: RawFile, label: RawFile) -> None:
         if case in found:
             raise DataError(f"case {case} appears twice in {raw_dir}")
         found[case] = (image, label)
 
     for inst in sorted(p for p in raw_dir.glob("*.zip") if p.name != ARCHIVE):
-        try:
-            with zipfile.ZipFile(inst) as zf:
-                names = set(zf.namelist())
-        except zipfile.BadZipFile:
-            raise DataError(f"{inst} is not a valid zip; delete it and prepare again") from None
+        names = set(zip_members(inst))
         for n in sorted(names):
             if n.endswith(LABEL):
                 case = Path(n).name[: -len(LABEL)]
                 image = n[: -len(LABEL)] + ".nrrd"
                 if image in names:
-                    add(case, _Member(inst, image), _Member(inst, n))
+                    add(case, RawFile(inst, image), RawFile(inst, n))
     for label in sorted(raw_dir.rglob(f"*{LABEL}")):
         on_disk = label.with_name(label.name[: -len(LABEL)] + ".nrrd")
         if on_disk.exists():
-            add(label.name[: -len(LABEL)], _Member(None, str(on_disk)), _Member(None, str(label)))
+            add(label.name[: -len(LABEL)], RawFile(None, str(on_disk)), RawFile(None, str(label)))
     return found
 
 
@@ -104,13 +85,7 @@ def prepare(
     if len(cases) < 2:
         raise DataError(f"found {len(cases)} SEG.A case(s) (<case>.nrrd + <case>.seg.nrrd) in {raw_dir}")
     train, test = train_test_split_ids(cases, spec.split.test_fraction, spec.split.seed)
-    done, total = 0, len(cases)
-
-    def tick() -> None:
-        nonlocal done
-        done += 1
-        if progress:
-            progress("prepare seg_a", done, total)
+    tick = ticker(progress, "prepare seg_a", len(cases))
 
     with (public_dir / "train.csv").open("w", newline="") as f:
         w = csv.writer(f)
