@@ -63,6 +63,8 @@ bench: install
 	$(BIN)/python bench/runtime_bench.py
 	$(BIN)/python bench/sweep_bench.py
 	$(BIN)/python bench/vessel_bench.py
+	$(BIN)/python bench/cellseg_bench.py
+	$(BIN)/python bench/dentex_bench.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

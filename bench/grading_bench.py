@@ -221,63 +221,61 @@ def load_floor(root: Path, ids: list[str]) -> float:
     return time.perf_counter() - t0
 
 
-def _maxrss_mib(who: int) -> float:
+def maxrss_mib(who: int = resource.RUSAGE_SELF) -> float:
+    """Peak resident memory of this process (or of its largest reaped child), in MiB."""
     kib = resource.getrusage(who).ru_maxrss  # KiB on Linux, bytes on macOS
     return kib / 2**20 if sys.platform == "darwin" else kib / 1024
 
 
-def _grade_child(root: str, workers: int, start_method: str, conn: Connection) -> None:
+def _grade_in_child(root: str, workers: int, start_method: str) -> dict[str, Any]:
     """Runs in a fresh process: imports, one timed grading (peak RSS read right after), one warm."""
-    try:
-        # A multiprocessing child takes its own start method (forkserver) as the default; give
-        # the grader's pool the default a plain process (the CLI) gets, or its workers would be
-        # forkserver's children, not ours, and RUSAGE_CHILDREN would not see them.
-        mp.set_start_method(start_method, force=True)
-        t0 = time.perf_counter()
-        from rexmle import challenge, grading
+    # A multiprocessing child takes its own start method (forkserver) as the default; give
+    # the grader's pool the default a plain process (the CLI) gets, or its workers would be
+    # forkserver's children, not ours, and RUSAGE_CHILDREN would not see them.
+    mp.set_start_method(start_method, force=True)
+    t0 = time.perf_counter()
+    from rexmle import challenge, grading
 
-        ch = challenge.get(CHALLENGE)
-        ch.module("grade")
-        startup_s = time.perf_counter() - t0
-        before = _maxrss_mib(resource.RUSAGE_SELF)
-        r = Path(root)
-        t0 = time.perf_counter()
-        report = grading.grade(ch, r / "submission", r / "public", r / "private", workers=workers)
-        seconds = time.perf_counter() - t0
-        parent = _maxrss_mib(resource.RUSAGE_SELF)
-        max_child = _maxrss_mib(resource.RUSAGE_CHILDREN)
-        t0 = time.perf_counter()
-        warm = grading.grade(ch, r / "submission", r / "public", r / "private", workers=workers)
-        warm_s = time.perf_counter() - t0
-        conn.send(
-            {
-                "startup_s": startup_s,
-                "seconds": seconds,
-                "warm_seconds": warm_s,
-                "valid": report.valid and warm.valid,
-                "reason": report.reason or warm.reason,
-                "n_cases": report.n_cases,
-                "metrics": report.metrics,
-                "rss_before_mib": before,
-                "rss_parent_mib": parent,
-                "rss_max_child_mib": max_child,
-                "pool_start_method": mp.get_start_method(),
-            }
-        )
-    except BaseException as exc:
-        conn.send({"error": f"{type(exc).__name__}: {exc}"})
-        raise
-    finally:
-        conn.close()
+    ch = challenge.get(CHALLENGE)
+    ch.module("grade")
+    startup_s = time.perf_counter() - t0
+    before = maxrss_mib(resource.RUSAGE_SELF)
+    r = Path(root)
+    t0 = time.perf_counter()
+    report = grading.grade(ch, r / "submission", r / "public", r / "private", workers=workers)
+    seconds = time.perf_counter() - t0
+    parent = maxrss_mib(resource.RUSAGE_SELF)
+    max_child = maxrss_mib(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    warm = grading.grade(ch, r / "submission", r / "public", r / "private", workers=workers)
+    warm_s = time.perf_counter() - t0
+    return {
+        "startup_s": startup_s,
+        "seconds": seconds,
+        "warm_seconds": warm_s,
+        "valid": report.valid and warm.valid,
+        "reason": report.reason or warm.reason,
+        "n_cases": report.n_cases,
+        "metrics": report.metrics,
+        "rss_before_mib": before,
+        "rss_parent_mib": parent,
+        "rss_max_child_mib": max_child,
+        "pool_start_method": mp.get_start_method(),
+    }
 
 
-def _load_child(root: str, passes: int, conn: Connection) -> None:
+def _load_in_child(root: str, passes: int) -> dict[str, Any]:
     """Runs in a fresh process: one untimed pass (page cache, allocator), then ``passes`` timed."""
+    r = Path(root)
+    ids = case_ids(r)
+    load_floor(r, ids)
+    return {"passes_s": [load_floor(r, ids) for _ in range(passes)]}
+
+
+def _child(target: Callable[..., dict[str, Any]], args: tuple[Any, ...], conn: Connection) -> None:
+    """The fresh process: send ``target(*args)`` back, or the one-line error that stopped it."""
     try:
-        r = Path(root)
-        ids = case_ids(r)
-        load_floor(r, ids)
-        conn.send({"passes_s": [load_floor(r, ids) for _ in range(passes)]})
+        conn.send(target(*args))
     except BaseException as exc:
         conn.send({"error": f"{type(exc).__name__}: {exc}"})
         raise
@@ -285,8 +283,8 @@ def _load_child(root: str, passes: int, conn: Connection) -> None:
         conn.close()
 
 
-def in_fresh_process(what: str, target: Callable[..., None], *args: Any) -> dict[str, Any]:
-    """Run ``target(*args, conn)`` in a fresh process and return the dict it sends.
+def in_fresh_process(what: str, target: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:
+    """Run ``target(*args)`` in a fresh process and return the dict it returns.
 
     forkserver: children fork from a small server process, so ru_maxrss starts near zero and
     the allocator state is that of a new process, whatever this one did before (generation).
@@ -294,7 +292,7 @@ def in_fresh_process(what: str, target: Callable[..., None], *args: Any) -> dict
     child's ru_maxrss, and this process has held whole CT volumes."""
     ctx = mp.get_context("forkserver")
     recv, send = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=target, args=(*args, send))
+    proc = ctx.Process(target=_child, args=(target, args, send))
     proc.start()
     send.close()
     try:
@@ -309,7 +307,7 @@ def in_fresh_process(what: str, target: Callable[..., None], *args: Any) -> dict
 
 def grade_in_fresh_process(root: Path, workers: int) -> dict[str, Any]:
     what = f"grading {root.name} with {workers} worker(s)"
-    res = in_fresh_process(what, _grade_child, str(root), workers, mp.get_start_method())
+    res = in_fresh_process(what, _grade_in_child, str(root), workers, mp.get_start_method())
     if not res["valid"]:
         raise RuntimeError(f"{what}: invalid submission: {res['reason']}")
     return res
@@ -337,7 +335,7 @@ def run_scenario(name: str) -> dict[str, Any]:
     root = generate(name)
     ids = case_ids(root)
     # First, so that its untimed pass also warms the page cache: both sides read from memory.
-    load = in_fresh_process(f"loading {name}", _load_child, str(root), LOAD_PASSES)
+    load = in_fresh_process(f"loading {name}", _load_in_child, str(root), LOAD_PASSES)
     load_s = statistics.median(load["passes_s"])
     g = {w: grade_in_fresh_process(root, w) for w in (1, 2)}
     one_case = max(2 * int(np.prod(shape)) for shape, _ in grids) / 2**20

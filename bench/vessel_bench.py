@@ -21,15 +21,14 @@ Run: ``.venv/bin/python bench/vessel_bench.py`` (or ``make bench``); writes the 
 from __future__ import annotations
 
 import json
-import resource
 import statistics
 import time
-from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import SimpleITK as sitk
-from grading_bench import in_fresh_process
+from grading_bench import in_fresh_process, maxrss_mib
 from results_file import header, save_entry
 
 DATA = Path(__file__).parent / "data" / "vessels"
@@ -89,58 +88,40 @@ def _load(root: Path) -> tuple[np.ndarray, np.ndarray, tuple[float, ...]]:
     return sitk.GetArrayFromImage(pred), sitk.GetArrayFromImage(gt), spacing_zyx
 
 
-def _maxrss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _load_child(root: str, conn: Connection) -> None:
-    try:
-        _load(Path(root))
-        times = []
-        for _ in range(3):
-            t0 = time.perf_counter()
-            _load(Path(root))
-            times.append(time.perf_counter() - t0)
-        conn.send({"load_s": statistics.median(times), "rss_mib": _maxrss_mib()})
-    except BaseException as exc:
-        conn.send({"error": f"{type(exc).__name__}: {exc}"})
-        raise
-    finally:
-        conn.close()
-
-
-def _grade_child(root: str, conn: Connection) -> None:
-    try:
-        from rexmle.challenges._topcow.grading import SegmentationGrader as grader
-
-        base = Path(root)
-        before = _maxrss_mib()
+def _load_in_child(root: str) -> dict[str, Any]:
+    _load(Path(root))
+    times = []
+    for _ in range(3):
         t0 = time.perf_counter()
-        pred = grader.check_case(CASE, {"predicted_mask_path": base / "pred.nii.gz"}, base / "public")
-        t1 = time.perf_counter()
-        row = grader.score_case(CASE, pred, base / "private")
-        t2 = time.perf_counter()
-        conn.send(
-            {
-                "grade_s": t2 - t0,
-                "check_s": t1 - t0,
-                "score_s": t2 - t1,
-                "rss_before_mib": before,
-                "rss_mib": _maxrss_mib(),
-                "metrics": row,
-            }
-        )
-    except BaseException as exc:
-        conn.send({"error": f"{type(exc).__name__}: {exc}"})
-        raise
-    finally:
-        conn.close()
+        _load(Path(root))
+        times.append(time.perf_counter() - t0)
+    return {"load_s": statistics.median(times), "rss_mib": maxrss_mib()}
+
+
+def _grade_in_child(root: str) -> dict[str, Any]:
+    from rexmle.challenges._topcow.grading import SegmentationGrader as grader
+
+    base = Path(root)
+    before = maxrss_mib()
+    t0 = time.perf_counter()
+    pred = grader.check_case(CASE, {"predicted_mask_path": base / "pred.nii.gz"}, base / "public")
+    t1 = time.perf_counter()
+    row = grader.score_case(CASE, pred, base / "private")
+    t2 = time.perf_counter()
+    return {
+        "grade_s": t2 - t0,
+        "check_s": t1 - t0,
+        "score_s": t2 - t1,
+        "rss_before_mib": before,
+        "rss_mib": maxrss_mib(),
+        "metrics": row,
+    }
 
 
 def main() -> None:
     root = generate()
-    load = in_fresh_process("loading", _load_child, str(root))
-    runs = [in_fresh_process("grading", _grade_child, str(root)) for _ in range(3)]
+    load = in_fresh_process("loading", _load_in_child, str(root))
+    runs = [in_fresh_process("grading", _grade_in_child, str(root)) for _ in range(3)]
     best = min(runs, key=lambda r: r["grade_s"])
     entry = {
         **header(),
