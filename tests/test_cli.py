@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from rexmle import challenge
 
 
@@ -97,3 +99,21 @@ def test_dollar_budget_on_an_unpriced_model_is_refused_before_the_agent_starts(
     )
     assert r.returncode == 2 and "no price in litellm's bundled price map" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+@pytest.mark.baselines
+@pytest.mark.parametrize("cid", sorted(challenge.discover()))
+def test_prepare_then_baseline_run_gives_a_valid_ranked_result(home: Path, cid: str) -> None:
+    """The issues' done-when, literally, for every challenge: ``rexmle prepare ID --synthetic``
+    then ``rexmle run --agent baseline --challenge ID --synthetic --json`` (a 40 s budget, so
+    21 challenges fit in CI: the baseline trains for ~60% of it)."""
+    prep = rexmle("prepare", cid, "--synthetic")
+    assert prep.returncode == 0, prep.stderr
+    run = rexmle(
+        "run", "--agent", "baseline", "--challenge", cid, "--synthetic", "--json", "--time-limit", "40"
+    )
+    assert run.returncode == 0, run.stderr
+    result = json.loads(run.stdout)
+    assert result["valid"] and result["state"] == "done" and result["synthetic"] is True, result
+    assert result["percentile"] is not None and 0.0 <= result["percentile"] <= 1.0
+    assert result["metrics"] and all(isinstance(v, float) for v in result["metrics"].values())
