@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from PIL import Image
-from split import load_split
+from split import load_sample, load_split
 
 K = 7
 LAMBDA = 1e-3
@@ -58,10 +58,7 @@ def main() -> None:
     w = np.linalg.solve(xtx + LAMBDA * n * np.eye(d), xty)
     print(f"baseline: fitted a {K}x{K} linear filter on {n} pixels of {len(train)} pairs", flush=True)
     inputs = {r["image_id"]: r["low_quality_path"] for r in test}
-    with (data / "sample_submission" / "submission.csv").open(newline="") as f:
-        reader = csv.DictReader(f)
-        columns = list(reader.fieldnames or ["image_id", "enhanced_image_path"])
-        sample = list(reader)
+    columns, sample = load_sample(data)
     path_col = next(c for c in columns if c != "image_id")
     out.mkdir(parents=True, exist_ok=True)
     with (out / "submission.csv").open("w", newline="") as f:

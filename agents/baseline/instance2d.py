@@ -31,7 +31,7 @@ from PIL import Image
 from scipy import ndimage as ndi
 from skimage.segmentation import find_boundaries, watershed
 from sklearn.ensemble import RandomForestClassifier
-from split import load_split
+from split import load_sample, load_split
 
 Image.MAX_IMAGE_PIXELS = None
 SIGMAS = (1.0, 2.0, 4.0)
@@ -153,8 +153,7 @@ def segment(prob: np.ndarray, min_area: float) -> np.ndarray:
 
 
 def _sample_paths(data: Path) -> dict[str, str]:
-    with (data / "sample_submission" / "submission.csv").open(newline="") as f:
-        return {r["image_id"]: r["predicted_mask_path"] for r in csv.DictReader(f)}
+    return {r["image_id"]: r["predicted_mask_path"] for r in load_sample(data).rows}
 
 
 def main() -> None:

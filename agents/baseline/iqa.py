@@ -21,7 +21,7 @@ from scipy import ndimage
 from sklearn.linear_model import RidgeCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from split import load_split
+from split import load_sample, load_split
 
 
 def read_image(path: Path) -> np.ndarray:
@@ -75,10 +75,7 @@ def main() -> None:
         flush=True,
     )
     paths = {r["image_id"]: r["image_path"] for r in test}
-    with (data / "sample_submission" / "submission.csv").open(newline="") as f:
-        reader = csv.DictReader(f)
-        columns = list(reader.fieldnames or ["image_id", "quality_score"])
-        sample = list(reader)
+    columns, sample = load_sample(data)
     value_col = next(c for c in columns if c != "image_id")
     out.mkdir(parents=True, exist_ok=True)
     with (out / "submission.csv").open("w", newline="") as f:

@@ -39,7 +39,7 @@ from scipy import ndimage
 from seg2d import read_image
 from skimage.feature import multiscale_basic_features
 from sklearn.ensemble import RandomForestClassifier
-from split import load_split
+from split import load_sample, load_split
 
 PIXELS = 30000  # per class (nucleus / background)
 
@@ -140,9 +140,7 @@ def main() -> None:
         flush=True,
     )
 
-    with (data / "sample_submission" / "submission.csv").open(newline="") as f:
-        sample = list(csv.DictReader(f))
-    header = list(sample[0]) if sample else []
+    header, sample = load_sample(data)
     column = next(c for c in header if c.startswith("predicted_"))
     id_column = next(c for c in header if c in ("image_id", "case_id"))
     images = {row["image_id"]: row["image_path"] for row in test}

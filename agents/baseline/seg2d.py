@@ -49,7 +49,7 @@ import tifffile
 from PIL import Image, ImageDraw
 from skimage.feature import multiscale_basic_features
 from sklearn.ensemble import RandomForestClassifier
-from split import load_split
+from split import load_sample, load_split
 
 SIDE = 256
 PIXELS = 20000  # training pixels sampled per class, over all training images
@@ -219,9 +219,7 @@ def main() -> None:
     del x_all, y_all, feats, labs
     print(f"seg2d: fitted in {time.time() - start:.0f}s", flush=True)
 
-    with (data / "sample_submission" / "submission.csv").open(newline="") as f:
-        sample = list(csv.DictReader(f))
-    header = list(sample[0]) if sample else []
+    header, sample = load_sample(data)
     column = next(c for c in header if c.startswith("predicted_"))
     id_column = next(c for c in header if c in ("image_id", "case_id"))
     images = {row["image_id"]: row["image_path"] for row in test}

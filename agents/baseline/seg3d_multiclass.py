@@ -29,7 +29,7 @@ import torch
 from monai.inferers import sliding_window_inference
 from monai.losses import DiceCELoss
 from monai.networks.nets import UNet
-from split import load_split
+from split import load_sample, load_split
 
 PATCH = (48, 96, 96)  # voxels, (z, y, x); each a multiple of 8
 MARGIN = 16
@@ -124,8 +124,7 @@ def main() -> None:
 
     model.eval()
     binary = os.environ.get("REXMLE_TASK_TYPE") == "segmentation-3d-binary"
-    with (data / "sample_submission" / "submission.csv").open(newline="") as f:
-        sample = list(csv.DictReader(f))
+    sample = load_sample(data).rows
     column = next(c for c in sample[0] if c.startswith("predicted_"))
     images = {row["image_id"]: row["image_path"] for row in test}
     with torch.no_grad():

@@ -23,3 +23,17 @@ def load_split() -> Split:
         with (data / name).open(newline="") as f:
             rows.append(list(csv.DictReader(f)))
     return Split(data, Path(os.environ["REXMLE_SUBMISSION_DIR"]), rows[0], rows[1])
+
+
+class Sample(NamedTuple):
+    columns: list[str]
+    rows: list[dict[str, str]]
+
+
+def load_sample(data: Path) -> Sample:
+    """The sample submission's columns and rows: a baseline writes its own submission with the
+    same columns and the same file paths, so it never has to know a challenge's naming."""
+    with (data / "sample_submission" / "submission.csv").open(newline="") as f:
+        reader = csv.DictReader(f)
+        rows = list(reader)
+        return Sample(list(reader.fieldnames or []), rows)
