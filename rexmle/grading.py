@@ -11,6 +11,9 @@ The contract with ``challenges/<id>/grade.py`` is four names:
 ``aggregate(rows) -> dict[str, float]``
                            per-case rows -> the challenge's aggregate metrics
 
+The test cases a submission must cover are the ``FORMAT.id_column`` values of the public
+``test.csv``; a module whose cases are listed elsewhere defines ``expected_ids(public_dir)``.
+
 A metric pooled over every test case (COCO AP ranks all detections of all images together)
 cannot be a mean of per-case numbers. Such a module defines, instead of ``score_case`` and
 ``aggregate``, the optional hook
@@ -270,8 +273,13 @@ def default_workers() -> int:
 
 
 def expected_ids(challenge: Challenge, public_dir: Path) -> list[str]:
+    """The case ids a submission must cover: the grade module's own ``expected_ids`` where it
+    has one, else the ``FORMAT.id_column`` of the public ``test.csv``."""
     mod = challenge.module("grade")
-    return list(mod.expected_ids(public_dir))
+    if hasattr(mod, "expected_ids"):
+        return list(mod.expected_ids(public_dir))
+    with (public_dir / "test.csv").open(newline="") as f:
+        return [row[mod.FORMAT.id_column] for row in csv.DictReader(f)]
 
 
 def _evaluate(

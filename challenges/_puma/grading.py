@@ -24,7 +24,6 @@ leaderboard's macro F1).
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 from pathlib import Path
@@ -54,11 +53,6 @@ TISSUE_FORMAT = SubmissionFormat(
     id_column="image_id", file_columns={"predicted_mask_path": (".tif", ".tiff", ".png")}
 )
 NUCLEI_FORMAT = SubmissionFormat(id_column="image_id", file_columns={"predicted_nuclei_path": (".json",)})
-
-
-def expected_ids(public_dir: Path) -> list[str]:
-    with (public_dir / "test.csv").open(newline="") as f:
-        return [row["image_id"] for row in csv.DictReader(f)]
 
 
 # --- tissue -----------------------------------------------------------------------------------

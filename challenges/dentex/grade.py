@@ -13,7 +13,6 @@ A prediction file is a JSON list (or ``{"annotations": [...]}``) of detections
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 from pathlib import Path
@@ -33,11 +32,6 @@ MAX_BYTES = 8 * 1024 * 1024
 MAX_DETECTIONS = 10_000
 #: one detection: (x, y, w, h, category_id_1, category_id_2, category_id_3, score)
 Detection = tuple[float, float, float, float, int, int, int, float]
-
-
-def expected_ids(public_dir: Path) -> list[str]:
-    with (public_dir / "test.csv").open(newline="") as f:
-        return [row["image_id"] for row in csv.DictReader(f)]
 
 
 def _number(v: Any) -> bool:

@@ -23,11 +23,6 @@ FORMAT = SubmissionFormat(id_column="image_id", value_columns=("quality_score",)
 METRICS = ("score", "plcc", "srocc", "krocc")
 
 
-def expected_ids(public_dir: Path) -> list[str]:
-    with (public_dir / "test.csv").open(newline="") as f:
-        return [row["image_id"] for row in csv.DictReader(f)]
-
-
 def check_case(case_id: str, files: dict[str, Any], public_dir: Path) -> float:
     raw = files.get("quality_score")
     text = "" if raw is None else str(raw).strip()

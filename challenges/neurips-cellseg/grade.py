@@ -25,11 +25,6 @@ MAX_LABEL = 2**31 - 1
 Image.MAX_IMAGE_PIXELS = None  # the size is checked against the test image before decoding
 
 
-def expected_ids(public_dir: Path) -> list[str]:
-    with (public_dir / "test.csv").open(newline="") as f:
-        return [row["image_id"] for row in csv.DictReader(f)]
-
-
 def _expected_shape(case_id: str, public_dir: Path) -> tuple[int, int]:
     with (public_dir / "test.csv").open(newline="") as f:
         for row in csv.DictReader(f):

@@ -7,7 +7,6 @@ from rexmle.challenges._puma.grading import TISSUE_FORMAT as FORMAT
 from rexmle.challenges._puma.grading import TISSUE_METRICS as METRICS
 from rexmle.challenges._puma.grading import aggregate_tissue as aggregate
 from rexmle.challenges._puma.grading import check_tissue as check_case
-from rexmle.challenges._puma.grading import expected_ids
 from rexmle.challenges._puma.grading import score_tissue as score_case
 
-__all__ = ["FORMAT", "METRICS", "aggregate", "check_case", "expected_ids", "score_case"]
+__all__ = ["FORMAT", "METRICS", "aggregate", "check_case", "score_case"]

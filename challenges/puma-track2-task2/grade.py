@@ -8,7 +8,6 @@ from pathlib import Path
 from rexmle.challenges._puma import grading
 from rexmle.challenges._puma.classes import nuclei_classes
 from rexmle.challenges._puma.grading import NUCLEI_FORMAT as FORMAT
-from rexmle.challenges._puma.grading import expected_ids
 from rexmle.graders.points import Point
 
 CLASSES = nuclei_classes(2)
@@ -27,4 +26,4 @@ def aggregate(rows: list[dict[str, float]]) -> dict[str, float]:
     return grading.aggregate_nuclei(rows, CLASSES)
 
 
-__all__ = ["FORMAT", "METRICS", "aggregate", "check_case", "expected_ids", "score_case"]
+__all__ = ["FORMAT", "METRICS", "aggregate", "check_case", "score_case"]

@@ -8,7 +8,6 @@ accepted as well, but one file must use one encoding."""
 
 from __future__ import annotations
 
-import csv
 import warnings
 from pathlib import Path
 
@@ -26,11 +25,6 @@ CLASSES = {"artery": 1, "vein": 2}
 #: Accepted encodings: value -> class id.
 ENCODINGS = ({0: 0, 1: 1, 2: 2}, {0: 0, 128: 1, 255: 2, 256: 2})
 LABELS = "0/1/2 (background/artery/vein) or 0/128/255"
-
-
-def expected_ids(public_dir: Path) -> list[str]:
-    with (public_dir / "test.csv").open(newline="") as f:
-        return [row["image_id"] for row in csv.DictReader(f)]
 
 
 def _open_size(path: Path, what: str) -> tuple[int, int]:

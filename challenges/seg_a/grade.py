@@ -3,7 +3,6 @@ vessel tree; the leaderboard's medians over the test cases (``dsc_50pc``, ``hd_5
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
@@ -19,11 +18,6 @@ FORMAT = SubmissionFormat(
     file_columns={"predicted_mask_path": (".seg.nrrd", ".nrrd", ".nii.gz", ".nii", ".mha")},
 )
 METRICS = ("hd_50pc", "dsc_50pc")
-
-
-def expected_ids(public_dir: Path) -> list[str]:
-    with (public_dir / "test.csv").open(newline="") as f:
-        return [row["image_id"] for row in csv.DictReader(f)]
 
 
 def check_case(case_id: str, files: dict[str, Path], public_dir: Path) -> npt.NDArray[np.bool_]:

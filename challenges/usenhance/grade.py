@@ -8,7 +8,6 @@ Pillow's ``convert("L")``, as the research code did; 1-bit, 16-bit and float PNG
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +22,6 @@ from rexmle.grading import SubmissionFormat
 FORMAT = SubmissionFormat(id_column="image_id", file_columns={"enhanced_image_path": (".png",)})
 METRICS = ("lncc", "ssim", "psnr")
 EIGHT_BIT = ("L", "LA", "RGB", "RGBA", "P")
-
-
-def expected_ids(public_dir: Path) -> list[str]:
-    with (public_dir / "test.csv").open(newline="") as f:
-        return [row["image_id"] for row in csv.DictReader(f)]
 
 
 def load_gray(path: Path, what: str) -> npt.NDArray[np.uint8]:
