@@ -50,7 +50,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if self.path.startswith("/missing"):
             self.send_error(404)
             return
-        if "id=QUOTAxxxxxxxx" in self.path:  # Google Drive's answer when the quota is spent
+        if "id=QuotaSpent0001" in self.path:  # Google Drive's answer when the quota is spent
             _Handler.served.append(self.path)
             page = b"<!DOCTYPE html><html><title>Google Drive - Quota exceeded</title></html>"
             self.send_response(200)
@@ -226,12 +226,12 @@ def test_gdrive_file_is_fetched_through_the_direct_download_endpoint(gdrive: str
 
 
 def test_gdrive_web_page_is_refused_with_what_to_do_by_hand(gdrive: str, tmp_path: Path) -> None:
-    df = DataFile(name="train_dataset.zip", gdrive_id="QUOTAxxxxxxxx")
+    df = DataFile(name="train_dataset.zip", gdrive_id="QuotaSpent0001")
     with pytest.raises(DataError) as err:
         data.fetch([df], tmp_path)
     msg = str(err.value)
     assert "a web page instead of the file" in msg and "\n" not in msg
-    assert "https://drive.google.com/file/d/QUOTAxxxxxxxx/view" in msg
+    assert "https://drive.google.com/file/d/QuotaSpent0001/view" in msg
     assert f"save it as {tmp_path / 'train_dataset.zip'}" in msg
     assert not (tmp_path / "train_dataset.zip").exists() and not list(tmp_path.glob("*.part"))
     assert not (tmp_path / "downloads.json").exists()  # a web page is never recorded as the file

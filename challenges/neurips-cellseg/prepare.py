@@ -1,8 +1,8 @@
 """Prepare the NeurIPS 2022 Cell Segmentation Challenge from its Zenodo release (record 10719375).
 
 Only the two labelled archives are used, as in the ReX-MLE reference: ``Training-labeled.zip``
-(``Training-labeled/images/cell_XXXXX.<bmp|png|tif|tiff|jpg>`` and
-``Training-labeled/labels/cell_XXXXX_label.tiff``) and ``Tuning.zip`` (``Tuning/images/``,
+(``Training-labeled/images/cell_NNNNN.<bmp|png|tif|tiff|jpg>`` and
+``Training-labeled/labels/cell_NNNNN_label.tiff``) and ``Tuning.zip`` (``Tuning/images/``,
 ``Tuning/labels/``, same names). Members are read straight from the zips; folders unpacked by
 hand (``raw/Training-labeled/...``, at any depth) work too. An image pairs with the label
 ``<stem>.tif``, ``<stem>.tiff``, ``<stem>_label.tif`` or ``<stem>_label.tiff`` (the reference's

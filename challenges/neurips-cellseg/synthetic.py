@@ -1,6 +1,6 @@
 """A synthetic NeurIPS-CellSeg release in the download's form: ``Training-labeled.zip`` holding
-``Training-labeled/images/cell_XXXXX.<bmp|png|tif|tiff|jpg>`` and
-``Training-labeled/labels/cell_XXXXX_label.tiff``, and ``Tuning.zip`` holding ``Tuning/images/``
+``Training-labeled/images/cell_NNNNN.<bmp|png|tif|tiff|jpg>`` and
+``Training-labeled/labels/cell_NNNNN_label.tiff``, and ``Tuning.zip`` holding ``Tuning/images/``
 and ``Tuning/labels/`` numbered from ``cell_00001`` again (the real stems collide too).
 
 Images mix the real formats and modalities: grayscale fluorescence (bright cells on a dark
