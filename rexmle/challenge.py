@@ -85,6 +85,18 @@ class Budgets(Frozen):
     llm_tokens: Annotated[int, Field(gt=0)] | None = 5_000_000
 
 
+class GradingLimits(Frozen):
+    """What one grading worker may spend on one case (``rexmle.grading.WorkerPool``).
+
+    The defaults hold a 512x512x300 CT case with room to spare; a challenge whose honest
+    cases need more says so in its ``challenge.yaml`` (``grading: {memory_gb: 4}``)."""
+
+    #: Address-space cap of a worker, GiB (a worker's interpreter and libraries take ~0.6).
+    memory_gb: Annotated[float, Field(gt=0.5)] = 2.0
+    #: Wall-clock limit of one case's check and score, seconds (validation: at most 30 s).
+    case_time_s: Annotated[float, Field(gt=0)] = 120.0
+
+
 class Metric(Frozen):
     name: str
     direction: Direction
@@ -122,6 +134,7 @@ class ChallengeSpec(Frozen):
     metrics: Annotated[list[Metric], Field(min_length=1)]
     ranking: Ranking = Ranking()
     split: Split = Split()
+    grading: GradingLimits = GradingLimits()
     layout_version: Annotated[int, Field(ge=1)]
 
     @field_validator("id")

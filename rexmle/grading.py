@@ -25,28 +25,42 @@ cannot be a mean of per-case numbers. Such a module defines, instead of ``score_
 
 Everything generic lives here: reading ``submission.csv``, the id set, path safety (no
 absolute paths, nothing that resolves outside the submission directory, symlinks
-included), a process pool that streams one case per task so memory is bounded by one
-case per worker, and turning every failure into ``valid: false`` with a one-line reason.
+included), and turning every failure into ``valid: false`` with a one-line reason. No byte
+of a submitted file is decoded in the caller's process: each case is checked and scored in
+a disposable worker (``rexmle.grade_worker``) with an address-space cap and a wall limit
+(``challenge.yaml``'s ``grading:``), one case per worker in flight, so memory is bounded by
+one case per worker and a worker that dies or hangs makes the submission invalid.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import math
 import os
+import pickle
+import signal
+import subprocess
+import sys
+import tempfile
+import time
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from multiprocessing.connection import wait as connection_wait
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from pydantic import BaseModel, ConfigDict
 
+from rexmle import grade_worker
 from rexmle.challenge import Challenge, challenge_module
 from rexmle.errors import InvalidSubmission
 
 SUBMISSION_CSV = "submission.csv"
 MAX_CSV_BYTES = 16 * 1024 * 1024
+#: Rows read beyond the number of test cases before a CSV is refused unread.
+EXTRA_ROWS_READ = 100
 
 
 @dataclass(frozen=True)
@@ -108,22 +122,35 @@ def resolve_member(submission_dir: Path, rel: str, what: str) -> Path:
 def read_submission(
     submission_dir: Path, fmt: SubmissionFormat, expected_ids: list[str]
 ) -> dict[str, dict[str, Any]]:
-    """Parse and check ``submission.csv``; returns case_id -> {column: Path | str}."""
+    """Parse and check ``submission.csv``; returns case_id -> {column: Path | str}.
+
+    Rows are streamed and reading stops ``EXTRA_ROWS_READ`` rows past the number of test cases
+    (enough to name a repeated or unknown id in the reason), so a 16 MiB file of millions of tiny rows costs microseconds, not gigabytes. Header names and
+    cells are stripped of surrounding whitespace (``image_id, quality_score`` is the same
+    header as ``image_id,quality_score``), as every cell is before it is checked."""
     if not submission_dir.is_dir():
         raise InvalidSubmission(f"submission folder {submission_dir} does not exist")
     csv_path = resolve_member(submission_dir, SUBMISSION_CSV, SUBMISSION_CSV)
     if csv_path.stat().st_size > MAX_CSV_BYTES:
         raise InvalidSubmission(f"{SUBMISSION_CSV} is larger than {MAX_CSV_BYTES // 2**20} MiB")
+    expected = set(expected_ids)
+    raw_rows: list[tuple[int, list[str]]] = []
     try:
-        text = csv_path.read_text(encoding="utf-8-sig")
+        with csv_path.open(encoding="utf-8-sig", newline="") as f:
+            reader = csv.reader(f)
+            header = [h.strip() for h in next(reader, [])]
+            for fields in reader:
+                if not fields:  # a blank line, as csv.DictReader skips it
+                    continue
+                if len(raw_rows) >= len(expected) + EXTRA_ROWS_READ:
+                    raise InvalidSubmission(
+                        f"{SUBMISSION_CSV} has far more rows than the {len(expected)} test case(s)"
+                    )
+                raw_rows.append((reader.line_num, fields))
     except UnicodeDecodeError:
         raise InvalidSubmission(f"{SUBMISSION_CSV} is not UTF-8 text") from None
-    try:
-        rows = list(csv.DictReader(text.splitlines()))
-        header = next(csv.reader(text.splitlines()), [])
     except csv.Error as exc:
         raise InvalidSubmission(f"{SUBMISSION_CSV} is not a readable CSV: {exc}") from None
-    header = [h.strip() for h in header]
     missing_cols = [c for c in fmt.columns if c not in header]
     if missing_cols:
         raise InvalidSubmission(
@@ -134,21 +161,21 @@ def read_submission(
         raise InvalidSubmission(f"{SUBMISSION_CSV} has unexpected column(s) {', '.join(extra_cols)}")
     if len(set(header)) != len(header):
         raise InvalidSubmission(f"{SUBMISSION_CSV} repeats a column name")
-    if not rows:
+    if not raw_rows:
         raise InvalidSubmission(f"{SUBMISSION_CSV} has no rows")
+    rows: list[dict[str, str]] = []
+    for line, fields in raw_rows:
+        if len(fields) > len(header):
+            raise InvalidSubmission(f"{SUBMISSION_CSV} line {line}: more fields than columns")
+        rows.append({col: (fields[k].strip() if k < len(fields) else "") for k, col in enumerate(header)})
     out: dict[str, dict[str, Any]] = {}
-    for i, row in enumerate(rows, start=2):
-        if None in row:
-            raise InvalidSubmission(f"{SUBMISSION_CSV} line {i}: more fields than columns")
-        case_id = (row.get(fmt.id_column) or "").strip()
+    for (line, _fields), row in zip(raw_rows, rows, strict=True):
+        case_id = row[fmt.id_column]
         if not case_id:
-            raise InvalidSubmission(f"{SUBMISSION_CSV} line {i}: empty {fmt.id_column}")
+            raise InvalidSubmission(f"{SUBMISSION_CSV} line {line}: empty {fmt.id_column}")
         if case_id in out:
             raise InvalidSubmission(f"{SUBMISSION_CSV}: {fmt.id_column} {case_id!r} appears more than once")
-        out[case_id] = {}
-        for col in fmt.value_columns:
-            out[case_id][col] = row.get(col)
-    expected = set(expected_ids)
+        out[case_id] = {col: row[col] for col in fmt.value_columns}
     missing = sorted(expected - set(out))
     if missing:
         more = f" (+{len(missing) - 3} more)" if len(missing) > 3 else ""
@@ -160,9 +187,9 @@ def read_submission(
         more = f" (+{len(extra) - 3} more)" if len(extra) > 3 else ""
         raise InvalidSubmission(f"unknown case id(s) not in the test set: {', '.join(extra[:3])}{more}")
     for row in rows:
-        case_id = row[fmt.id_column].strip()
+        case_id = row[fmt.id_column]
         for col, suffixes in fmt.file_columns.items():
-            rel = (row.get(col) or "").strip()
+            rel = row[col]
             what = f"case {case_id}"
             path = resolve_member(submission_dir, rel, what)
             if suffixes and not any(rel.lower().endswith(s) for s in suffixes):
@@ -171,21 +198,27 @@ def read_submission(
     return out
 
 
-# --- per-case work, run in pool workers ------------------------------------------------
+# --- per-case work, run in disposable worker processes -----------------------------------
 
-#: Where a pooled grader's per-case check result rides in a verdict (see ``_case_task``).
+#: Where a pooled grader's per-case check result rides in a verdict (see ``case_task``).
 POOLED_KEY = "__loaded__"
+#: Wall-clock limit of one case's check when only validating (``validate``, the gateway's
+#: ``/validate``): a format check must answer an agent quickly.
+VALIDATE_CASE_TIME_S = 30.0
+
+Verdict = tuple[str, bool, str | None, dict[str, Any]]
 
 
-def _case_task(
+def case_task(
     folder: str,
     challenge_id: str,
     case_id: str,
     files: dict[str, Any],
     public_dir: str,
     private_dir: str | None,
-) -> tuple[str, bool, str | None, dict[str, Any]]:
-    """Check (and with a private dir, score) one case. Never raises: returns a verdict.
+) -> Verdict:
+    """Check (and with a private dir, score) one case, in a grading worker. Never raises:
+    returns a verdict ``(case_id, ok, reason, scores)``.
 
     For a pooled grader (``score_pooled``) the scores dict is ``{POOLED_KEY: loaded}`` when
     grading: the check's result goes back to the parent, which scores all cases together."""
@@ -201,6 +234,8 @@ def _case_task(
         return case_id, False, _one_line(str(exc)), {}
     except MemoryError:
         return case_id, False, f"case {case_id}: prediction too large to load", {}
+    except RecursionError:
+        return case_id, False, f"case {case_id}: prediction is nested too deeply to read", {}
     except Exception as exc:
         return (
             case_id,
@@ -211,58 +246,207 @@ def _case_task(
     return case_id, True, None, scores
 
 
+def pooled_task(
+    folder: str, challenge_id: str, loaded: dict[str, Any], private_dir: str
+) -> tuple[bool, str | None, dict[str, float]]:
+    """``score_pooled`` over every case, in a grading worker: ``(ok, reason, metrics)``."""
+    mod: Any = challenge_module(Path(folder), challenge_id, "grade")
+    try:
+        result = mod.score_pooled(loaded, Path(private_dir))
+        return True, None, {k: float(v) for k, v in result.items()}
+    except InvalidSubmission as exc:
+        return False, _one_line(str(exc)), {}
+    except MemoryError:
+        return False, "scoring needs more memory than the grading limit", {}
+    except Exception as exc:
+        return False, _one_line(f"aggregation failed: {type(exc).__name__}: {exc}"), {}
+
+
+#: Variables a grading worker keeps from the harness's environment: no provider keys, no
+#: ``REXMLE_*`` settings (a worker is told everything it needs in its requests).
+_WORKER_ENV_KEEP = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "PYTHONPATH")
+
+
+class WorkerDied(Exception):
+    """A grading worker ended without answering (killed, crashed, or out of time)."""
+
+
+@dataclass
+class _Worker:
+    proc: subprocess.Popen[bytes]
+    requests: Connection
+    answers: Connection
+    stderr: IO[bytes]
+    job: str | None = None
+    deadline: float = 0.0
+    limit: float = 0.0
+
+    def last_words(self) -> str:
+        """The last line the worker wrote to stderr (why a library aborted), if any."""
+        try:
+            self.stderr.seek(0, os.SEEK_END)
+            self.stderr.seek(max(0, self.stderr.tell() - 4096))
+            tail = self.stderr.read().decode("utf-8", "replace").strip().splitlines()
+        except OSError:
+            return ""
+        return _one_line(tail[-1], 160) if tail else ""
+
+    def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            self.proc.kill()
+        self.proc.wait()
+        for c in (self.requests, self.answers):
+            with contextlib.suppress(OSError):
+                c.close()
+        self.stderr.close()
+
+
+class WorkerPool:
+    """Grading workers (``rexmle.grade_worker``) with a memory cap each and a wall limit per job.
+
+    Started lazily, killed on exit whatever happened. A worker that dies, runs past its job's
+    limit or answers garbage raises :class:`WorkerDied` with a one-line reason; the pool does
+    not retry (a submission that kills its grader is invalid, not unlucky).
+    """
+
+    def __init__(self, size: int, memory_gb: float) -> None:
+        self.size = max(1, size)
+        self.memory_bytes = int(memory_gb * 2**30)
+        self.memory_gb = memory_gb
+        self._idle: list[_Worker] = []
+        self._busy: list[_Worker] = []
+        self._count = 0
+
+    def __enter__(self) -> WorkerPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for w in self._idle + self._busy:
+            w.kill()
+        self._idle.clear()
+        self._busy.clear()
+
+    def _spawn(self) -> _Worker:
+        env = {k: os.environ[k] for k in _WORKER_ENV_KEEP if k in os.environ}
+        env.update(grade_worker.SINGLE_THREADED)
+        req_r, req_w = os.pipe()
+        ans_r, ans_w = os.pipe()
+        stderr = tempfile.TemporaryFile()  # noqa: SIM115  (the worker owns it; closed by kill)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "rexmle.grade_worker", str(self.memory_bytes), str(os.getpid())],
+            stdin=req_r,
+            stdout=ans_w,
+            stderr=stderr,
+            env=env,
+            close_fds=True,  # never the run's lock, nor any other file of the harness
+        )
+        os.close(req_r)
+        os.close(ans_w)
+        self._count += 1
+        return _Worker(
+            proc=proc,
+            requests=Connection(req_w, readable=False, writable=True),
+            answers=Connection(ans_r, readable=True, writable=False),
+            stderr=stderr,
+        )
+
+    @property
+    def free(self) -> int:
+        return self.size - len(self._busy)
+
+    def submit(self, job: str, request: tuple[str, tuple[Any, ...]], time_limit: float) -> None:
+        worker = self._idle.pop() if self._idle else self._spawn()
+        worker.job, worker.limit = job, time_limit
+        worker.deadline = time.monotonic() + time_limit
+        try:
+            worker.requests.send(request)
+        except OSError:
+            worker.kill()
+            raise WorkerDied(f"{job}: the grading worker could not start") from None
+        self._busy.append(worker)
+
+    def next_answer(self, describe: Callable[[str], str]) -> tuple[str, Any]:
+        """Block until a busy worker answers; returns ``(job, answer)``. ``describe(job)``
+        names the job in a failure's reason ("case X")."""
+        while True:
+            now = time.monotonic()
+            late = [w for w in self._busy if w.deadline <= now]
+            if late:
+                w = late[0]
+                w.kill()
+                self._busy.remove(w)
+                raise WorkerDied(f"{describe(w.job or '')}: grading took longer than its {w.limit:g} s limit")
+            timeout = min(w.deadline for w in self._busy) - now
+            ready = connection_wait([w.answers for w in self._busy], timeout=max(0.0, timeout))
+            for conn in ready:
+                w = next(x for x in self._busy if x.answers is conn)
+                try:
+                    answer = w.answers.recv()
+                except (EOFError, OSError, pickle.UnpicklingError):
+                    w.proc.wait()
+                    reason = self._death(w)
+                    w.kill()
+                    self._busy.remove(w)
+                    raise WorkerDied(f"{describe(w.job or '')}: {reason}") from None
+                self._busy.remove(w)
+                self._idle.append(w)
+                return w.job or "", answer
+
+    def _death(self, w: _Worker) -> str:
+        code = w.proc.returncode
+        if code is not None and code < 0:
+            try:
+                name = signal.Signals(-code).name
+            except ValueError:
+                name = f"signal {-code}"
+            how = f"the grading worker was killed by {name}"
+        else:
+            how = f"the grading worker exited with code {code}"
+        words = w.last_words()
+        return f"{how} while reading it (memory limit {self.memory_gb:g} GiB){': ' + words if words else ''}"
+
+
 def _run_cases(
     challenge: Challenge,
     cases: dict[str, dict[str, Any]],
     public_dir: Path,
     private_dir: Path | None,
-    workers: int,
+    pool: WorkerPool,
+    time_limit: float,
     progress: ProgressFn | None,
-) -> Iterator[tuple[str, bool, str | None, dict[str, Any]]]:
-    ids = sorted(cases)
-    args = [
-        (
-            str(challenge.folder),
-            challenge.id,
-            c,
-            cases[c],
-            str(public_dir),
-            None if private_dir is None else str(private_dir),
-        )
-        for c in ids
-    ]
-    total = len(args)
-    if workers <= 1 or total <= 1:
-        for n, a in enumerate(args, start=1):
-            verdict = _case_task(*a)
-            if progress:
-                progress(n, total)
-            yield verdict
-            if not verdict[1]:
+) -> Iterator[Verdict]:
+    """Check/score every case in ``pool``, at most one case per worker in flight (memory stays
+    bounded by one case per worker); stops at the first case that fails."""
+    queue = iter(sorted(cases))
+    total = len(cases)
+    done = 0
+
+    def request(c: str) -> tuple[str, tuple[Any, ...]]:
+        args = (str(challenge.folder), challenge.id, c, cases[c], str(public_dir))
+        return "case", (*args, None if private_dir is None else str(private_dir))
+
+    def feed() -> None:
+        while pool.free > 0:
+            c = next(queue, None)
+            if c is None:
                 return
-        return
-    with ProcessPoolExecutor(max_workers=min(workers, total)) as pool:
-        pending: set[Future[Any]] = set()
-        queue = iter(args)
-        # Keep at most `workers` cases in flight: memory stays bounded by one case per worker.
-        for a in [next(queue) for _ in range(min(workers, total))]:
-            pending.add(pool.submit(_case_task, *a))
-        done_count = 0
-        while pending:
-            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for fut in finished:
-                verdict = fut.result()
-                done_count += 1
-                if progress:
-                    progress(done_count, total)
-                yield verdict
-                if not verdict[1]:
-                    for p in pending:
-                        p.cancel()
-                    return
-                nxt = next(queue, None)
-                if nxt is not None:
-                    pending.add(pool.submit(_case_task, *nxt))
+            pool.submit(c, request(c), time_limit)
+
+    feed()
+    while done < total:
+        try:
+            _job, verdict = pool.next_answer(lambda c: f"case {c}")
+        except WorkerDied as exc:
+            case_id = str(exc).split(":", 1)[0].removeprefix("case ")
+            yield case_id, False, _one_line(str(exc)), {}
+            return
+        done += 1
+        if progress:
+            progress(done, total)
+        yield verdict
+        if not verdict[1]:
+            return
+        feed()
 
 
 def default_workers() -> int:
@@ -273,8 +457,22 @@ def default_workers() -> int:
 
 
 def expected_ids(challenge: Challenge, public_dir: Path) -> list[str]:
-    """The case ids a submission must cover: the grade module's own ``expected_ids`` where it
-    has one, else the ``FORMAT.id_column`` of the public ``test.csv``."""
+    """The case ids a submission must cover.
+
+    From the manifest written when the data was prepared (``test_ids``), which no agent can
+    reach; for a preparation older than that field, the grade module's own ``expected_ids`` or
+    the ``FORMAT.id_column`` of the public ``test.csv`` (the run checks the public folder
+    against the manifest's hashes before grading, see ``rexmle.data.check_public``)."""
+    from rexmle.data import read_manifest
+
+    manifest = read_manifest(public_dir.parent)
+    if manifest is not None and manifest.test_ids is not None:
+        return list(manifest.test_ids)
+    return public_expected_ids(challenge, public_dir)
+
+
+def public_expected_ids(challenge: Challenge, public_dir: Path) -> list[str]:
+    """The test ids as the public folder lists them (what ``prepare`` records in the manifest)."""
     mod = challenge.module("grade")
     if hasattr(mod, "expected_ids"):
         return list(mod.expected_ids(public_dir))
@@ -296,29 +494,46 @@ def _evaluate(
         cases = read_submission(submission_dir, mod.FORMAT, ids)
     except InvalidSubmission as exc:
         return GradeReport(valid=False, reason=_one_line(str(exc)))
+    limits = challenge.spec.grading
+    time_limit = (
+        limits.case_time_s if private_dir is not None else min(limits.case_time_s, VALIDATE_CASE_TIME_S)
+    )
     rows: list[dict[str, Any]] = []
     pooled: dict[str, Any] = {}
-    for case_id, ok, reason, scores in _run_cases(
-        challenge, cases, public_dir, private_dir, workers or default_workers(), progress
-    ):
-        if not ok:
-            return GradeReport(valid=False, reason=reason, n_cases=len(cases))
-        if POOLED_KEY in scores:
-            pooled[case_id] = scores.pop(POOLED_KEY)
-        rows.append({"case_id": case_id, **scores})
-    rows.sort(key=lambda r: r["case_id"])
-    if private_dir is None:
-        return GradeReport(valid=True, n_cases=len(rows))
-    try:
+    size = min(workers or default_workers(), len(cases))
+    with WorkerPool(size, limits.memory_gb) as pool:
+        for case_id, ok, reason, scores in _run_cases(
+            challenge, cases, public_dir, private_dir, pool, time_limit, progress
+        ):
+            if not ok:
+                return GradeReport(valid=False, reason=reason, n_cases=len(cases))
+            if POOLED_KEY in scores:
+                pooled[case_id] = scores.pop(POOLED_KEY)
+            rows.append({"case_id": case_id, **scores})
+        rows.sort(key=lambda r: r["case_id"])
+        if private_dir is None:
+            return GradeReport(valid=True, n_cases=len(rows))
         if hasattr(mod, "score_pooled"):
-            result = mod.score_pooled(dict(sorted(pooled.items())), private_dir)
-        else:
-            result = mod.aggregate(rows)
-        metrics = {k: float(v) for k, v in result.items()}
-    except InvalidSubmission as exc:
-        return GradeReport(valid=False, reason=_one_line(str(exc)), n_cases=len(rows))
-    except Exception as exc:
-        return GradeReport(valid=False, reason=_one_line(f"aggregation failed: {type(exc).__name__}: {exc}"))
+            request = (
+                "pooled",
+                (str(challenge.folder), challenge.id, dict(sorted(pooled.items())), str(private_dir)),
+            )
+            try:
+                pool.submit("all cases", request, time_limit)
+                _job, (ok, reason, metrics) = pool.next_answer(lambda job: job)
+            except WorkerDied as exc:
+                return GradeReport(valid=False, reason=_one_line(f"scoring failed: {exc}"), n_cases=len(rows))
+            if not ok:
+                return GradeReport(valid=False, reason=reason, n_cases=len(rows))
+    if not hasattr(mod, "score_pooled"):
+        try:
+            metrics = {k: float(v) for k, v in mod.aggregate(rows).items()}
+        except InvalidSubmission as exc:
+            return GradeReport(valid=False, reason=_one_line(str(exc)), n_cases=len(rows))
+        except Exception as exc:
+            return GradeReport(
+                valid=False, reason=_one_line(f"aggregation failed: {type(exc).__name__}: {exc}")
+            )
     bad = [k for k, v in metrics.items() if math.isnan(v)]
     if bad:
         return GradeReport(valid=False, reason=f"metric(s) {', '.join(bad)} are NaN", n_cases=len(rows))
@@ -332,7 +547,8 @@ def validate(
     workers: int | None = None,
     progress: ProgressFn | None = None,
 ) -> GradeReport:
-    """Format check only (public files only): never reads private data, never scores."""
+    """Format check only (public files only): never reads private data, never scores. Each
+    case is checked in a bounded worker with a short wall limit (``VALIDATE_CASE_TIME_S``)."""
     return _evaluate(challenge, submission_dir, public_dir, None, workers, progress)
 
 
@@ -344,5 +560,6 @@ def grade(
     workers: int | None = None,
     progress: ProgressFn | None = None,
 ) -> GradeReport:
-    """Validate then score every case; aggregate with the challenge's ``aggregate``."""
+    """Validate then score every case in bounded workers (``challenge.yaml``'s ``grading``
+    limits); aggregate with the challenge's ``aggregate`` or ``score_pooled``."""
     return _evaluate(challenge, submission_dir, public_dir, private_dir, workers, progress)

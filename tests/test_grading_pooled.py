@@ -1,15 +1,15 @@
 """The optional pooled hook of the grader contract: ``score_pooled(loaded, private_dir)`` gets every
-case's ``check_case`` result at once, in the parent, instead of ``score_case`` + ``aggregate``."""
+case's ``check_case`` result at once, in one grading worker, instead of ``score_case`` + ``aggregate``."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 
 import pytest
 
 from rexmle import grading
-from rexmle.challenge import challenge_module
+from rexmle.challenge import GradingLimits, challenge_module
 
 GRADE_PY = """
 from pathlib import Path
@@ -44,6 +44,7 @@ class PooledChallenge:
 
     def __init__(self, folder: Path) -> None:
         self.folder, self.id = folder, "pooled_fake"
+        self.spec = SimpleNamespace(grading=GradingLimits())
 
     def module(self, name: str) -> ModuleType:
         return challenge_module(self.folder, self.id, name)
