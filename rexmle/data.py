@@ -21,6 +21,7 @@ import json
 import math
 import os
 import shutil
+import stat
 import time
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -36,6 +37,7 @@ from pydantic import BaseModel, ConfigDict
 from rexmle import __version__, paths
 from rexmle.challenge import Challenge, DataFile
 from rexmle.errors import DataError
+from rexmle.grading import public_expected_ids
 
 ProgressFn = Callable[[str, int, int], None]  # (task, done, total)
 pooch.get_logger().setLevel("WARNING")  # we report progress ourselves
@@ -55,6 +57,10 @@ class Manifest(BaseModel):
     n_train: int
     n_test: int
     prepared_at: float
+    #: The case ids a submission must cover, read from the public folder the moment it was
+    #: made (before any agent could touch it); grading takes them from here. None: prepared
+    #: before this field existed (grading then reads the verified public folder).
+    test_ids: list[str] | None = None
 
 
 # --- splitting -----------------------------------------------------------------------------
@@ -433,6 +439,70 @@ def verify(data_root: Path) -> list[str]:
     return problems
 
 
+#: Next to a data root's manifest: (inode, size, mtime, ctime) of every public file, so that the
+#: check before each grading re-hashes only what changed since the last check. ctime cannot be
+#: set back by an unprivileged process, so a file rewritten and re-dated still shows.
+PUBLIC_STAT = "public.stat.json"
+
+
+def _stat_key(p: Path) -> list[int]:
+    st = p.lstat()
+    # last: 1 for a regular file, 0 for anything put in a file's place (a symlink, a FIFO)
+    return [st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, int(stat.S_ISREG(st.st_mode))]
+
+
+def check_public(data_root: Path) -> list[str]:
+    """What differs between ``public/`` and the manifest written when it was prepared: files
+    changed, missing, replaced by something else, or added. Empty: the public folder is what
+    ``prepare`` made, and grading (and the next agent) may read it.
+
+    Cost: one stat per file, plus a re-hash of files whose stat changed since the last clean
+    check (all of them the first time)."""
+    m = read_manifest(data_root)
+    if m is None:
+        return ["no manifest.json"]
+    public = data_root / "public"
+    try:
+        seen = json.loads((data_root / PUBLIC_STAT).read_text())
+    except (OSError, ValueError):
+        seen = {}
+    problems: list[str] = []
+    stats: dict[str, list[int]] = {}
+    for rel, digest in m.public.items():
+        p = public / rel
+        try:
+            key = _stat_key(p)
+        except OSError:
+            problems.append(f"public/{rel} is missing")
+            continue
+        if key[4] != 1:
+            problems.append(f"public/{rel} is no longer a regular file")
+            continue
+        if seen.get(rel) != key and file_digest(p) != digest:
+            problems.append(f"public/{rel} changed")
+            continue
+        stats[rel] = key
+    known = set(m.public)
+    for p in sorted(public.rglob("*")) if public.is_dir() else []:
+        rel = str(p.relative_to(public))
+        if rel not in known and not p.is_dir():
+            problems.append(f"public/{rel} was added")
+    if not problems and stats != seen:
+        write_json_atomic(data_root / PUBLIC_STAT, stats)
+    return problems
+
+
+def restore_public(challenge: Challenge, data_root: Path, progress: ProgressFn | None = None) -> None:
+    """Rebuild ``data_root`` from its raw files (the verified downloads, or the synthetic
+    generator) after its public folder was found changed: the same prepare, so the same
+    files, and a new manifest."""
+    m = read_manifest(data_root)
+    synthetic = bool(m.synthetic) if m is not None else data_root.name.endswith("@synthetic")
+    with (data_root / ".prepare.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        _prepare_locked(challenge, data_root, synthetic, progress)
+
+
 def prepare(
     challenge: Challenge,
     synthetic: bool = False,
@@ -487,8 +557,11 @@ def _prepare_locked(challenge: Challenge, root: Path, synthetic: bool, progress:
         n_train=int(counts["train"]),
         n_test=int(counts["test"]),
         prepared_at=time.time(),
+        test_ids=public_expected_ids(challenge, root / "public"),
     )
     write_json_atomic(root / "manifest.json", manifest.model_dump())
+    # the fresh files' stats, so the first check before grading hashes nothing
+    write_json_atomic(root / PUBLIC_STAT, {rel: _stat_key(root / "public" / rel) for rel in manifest.public})
     return root
 
 

@@ -177,6 +177,18 @@ def grade_and_rank(
     data_root: Path,
     progress: grading.ProgressFn | None = None,
 ) -> tuple[grading.GradeReport, ranking.RankResult | None]:
+    """Grade against ``data_root`` and rank. The public folder is first checked against the
+    manifest's hashes: grading reads reference files from it, so a changed file (an agent that
+    wrote through to the master copy) makes the submission invalid (``tampered``) and the
+    folder is rebuilt before anything else reads it."""
+    tampered = data.check_public(data_root)
+    if tampered:
+        data.restore_public(challenge, data_root)
+        more = f" (+{len(tampered) - 1} more)" if len(tampered) > 1 else ""
+        reason = (
+            f"tampered: {tampered[0]} since prepare{more}; the public data was restored from the raw files"
+        )
+        return grading.GradeReport(valid=False, reason=reason), None
     report = grading.grade(
         challenge, submission_dir, data_root / "public", data_root / "private", progress=progress
     )
@@ -218,14 +230,11 @@ def execute(
         )
         if previous is not None and not previous.state.finished:
             say(f"previous attempt stopped in state {previous.state.value}; restarting from a clean sandbox")
-        ledger = rd.path / "llm.jsonl"
-        if ledger.exists():  # a restarted attempt starts a fresh ledger; the old one is kept
-            ledger.rename(rd.path / f"llm.attempt-{record.attempts - 1}.jsonl")
-        for stale in (rd.result_json, rd.submission):
-            if stale.is_dir():
-                shutil.rmtree(stale)
-            else:
-                stale.unlink(missing_ok=True)
+        # a new attempt starts fresh files; the previous attempt's are kept beside them, so a
+        # --force (or a kill during the new attempt) never loses a finished result
+        rd.archive_attempt(record.attempts - 1)
+        if rd.submission.is_dir():
+            shutil.rmtree(rd.submission)
         rd.write_record(record)
         t0 = time.monotonic()
         try:
@@ -234,6 +243,10 @@ def execute(
                 data_root = data.prepare(ch, synthetic=True, home=home)
             else:
                 data_root = data.require_prepared(ch, synthetic=False, home=home)
+            changed = data.check_public(data_root)
+            if changed:  # an earlier, unisolated run wrote into it: no agent starts on that
+                say(f"public data changed since prepare ({changed[0]}); rebuilding it from the raw files")
+                data.restore_public(ch, data_root)
             runtime = get_runtime(spec.runtime)
             image = runtime.prepare_image(ag, spec.budgets.gpus, home, rd.path / "install.log")
             if image is None:
@@ -254,7 +267,7 @@ def execute(
                 {k: str(v) for k, v in seen.items()},
                 ag,
                 settings,
-                isolated=image is not None,
+                isolated=runtime.isolation != "none",
             )
             deadline = time.time() + spec.budgets.wall_time_s
             env = {
@@ -375,7 +388,7 @@ def execute(
                 wall_time_s=time.monotonic() - t0,
                 agent_time_s=status.agent_time_s,
                 gpu_hours=spec.budgets.gpus * status.agent_time_s / 3600.0,
-                isolation=runtime.isolation,
+                isolation=str(record.runtime_info.get("isolation", runtime.isolation)),
                 agent_exit_code=status.exit_code,
                 llm=spec.llm,
                 stopped=stopped,

@@ -158,6 +158,26 @@ class RunDir:
     def sandbox(self) -> Path:
         return self.path / "sandbox"
 
+    #: Files of one attempt, renamed to ``<stem>.attempt-N<suffix>`` when the next one starts.
+    ATTEMPT_FILES = ("result.json", "per_case.csv", "agent.log", "llm.jsonl")
+
+    def archive_attempt(self, n: int) -> None:
+        """Keep attempt ``n``'s result, per-case scores, agent log and LLM ledger under
+        ``*.attempt-N.*`` names (a name already taken is never overwritten)."""
+        if n < 1:
+            return
+        for name in self.ATTEMPT_FILES:
+            src = self.path / name
+            if not src.exists():
+                continue
+            stem, _, suffix = name.partition(".")
+            dst = self.path / f"{stem}.attempt-{n}.{suffix}"
+            k = 1
+            while dst.exists():
+                k += 1
+                dst = self.path / f"{stem}.attempt-{n}-{k}.{suffix}"
+            os.replace(src, dst)
+
     def read_record(self) -> RunRecord | None:
         if not self.run_json.is_file():
             return None

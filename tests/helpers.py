@@ -85,3 +85,23 @@ def write_label_map(arr: Any, like: Any, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     sitk.WriteImage(img, str(path))
     return path
+
+
+def processes_with(token: str, settle_s: float = 5.0) -> list[int]:
+    """Live (not zombie) host processes whose command line holds ``token``, after waiting up to
+    ``settle_s`` for them to go: how a test finds what an agent started, whatever pid namespace
+    it ran in."""
+    deadline = time.monotonic() + settle_s
+    while True:
+        found = []
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+                status = Path(f"/proc/{pid}/status").read_text()
+            except OSError:
+                continue
+            if token.encode() in cmdline and "State:\tZ" not in status:
+                found.append(int(pid))
+        if not found or time.monotonic() >= deadline:
+            return found
+        time.sleep(0.1)

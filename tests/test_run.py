@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -11,23 +12,10 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import processes_with
 
 from rexmle import run as runs
-from rexmle.store import RunDir, RunRecord, RunState
-
-
-def _alive(pid: int) -> bool:
-    """True if pid runs; a zombie (killed, not yet reaped by its new parent) counts as dead."""
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        try:
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except FileNotFoundError:
-            return False
-        if state in ("Z", "X"):
-            return False
-        time.sleep(0.1)
-    return True
+from rexmle.store import Result, RunDir, RunRecord, RunState
 
 
 def test_dummy_end_to_end(home: Path) -> None:
@@ -38,7 +26,7 @@ def test_dummy_end_to_end(home: Path) -> None:
     assert set(result.metrics) == {"dice", "lesion_f1", "lesion_count_diff", "abs_volume_diff"}
     assert result.score is not None and 1 <= result.score <= 11
     assert result.percentile == pytest.approx(1 - (result.score - 1) / 10)
-    assert result.n_leaderboard == 10 and result.isolation == "none"
+    assert result.n_leaderboard == 10 and result.isolation == "namespace"
     assert result.cost_usd == 0 and result.llm_calls == 0
     record = rd.read_record()
     assert record is not None and record.state is RunState.done and record.spec == spec
@@ -66,8 +54,8 @@ def test_timeout_kills_the_process_group_and_grades_what_was_written(home: Path)
     assert time.monotonic() - t0 < 30
     assert result.state is RunState.timed_out
     assert result.valid  # it had written the sample submission before sleeping
-    pid = int((RunDir(runs.run_dir(spec)).sandbox / "logs" / "grandchild.pid").read_text())
-    assert not _alive(pid)  # the grandchild died with the group
+    token = (RunDir(runs.run_dir(spec)).sandbox / "logs" / "grandchild.token").read_text()
+    assert processes_with(token) == []  # the grandchild died with the group
 
 
 def test_failing_agent_is_recorded_as_failed_with_invalid_result(home: Path) -> None:
@@ -107,15 +95,17 @@ def test_killed_harness_leaves_a_consistent_record(home: Path) -> None:
     rd = RunDir(runs.run_dir(spec))
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        if (rd.sandbox / "logs" / "grandchild.pid").exists():
+        if (rd.sandbox / "logs" / "grandchild.token").exists():
             break
         time.sleep(0.1)
     # Kill the harness, and the agent's own session too, as a node failure would.
     os.killpg(proc.pid, signal.SIGKILL)
     rec = rd.read_record()
     assert rec is not None and "pid" in rec.runtime_info
-    os.killpg(rec.runtime_info["pid"], signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError):  # already gone: it dies with its harness
+        os.killpg(rec.runtime_info["pid"], signal.SIGKILL)
     proc.wait()
+    assert processes_with((rd.sandbox / "logs" / "grandchild.token").read_text()) == []
     rec = rd.read_record()
     assert rec is not None and rec.state is RunState.running and not rd.result_json.exists()
     json.loads(rd.run_json.read_text())
@@ -134,3 +124,26 @@ def test_real_data_requires_prepare(home: Path, tmp_path: Path, monkeypatch: pyt
         runs.execute(spec)
     rec = RunDir(runs.run_dir(spec, home=tmp_path)).read_record()
     assert rec is not None and rec.state is RunState.failed and "not prepared" in (rec.error or "")
+
+
+def test_force_keeps_the_previous_attempt(home: Path, prepared: Path) -> None:
+    """--force used to delete the finished result.json before the new attempt started: a kill
+    then lost it. Each attempt's result, per-case scores, agent log and ledger are kept."""
+    spec = runs.make_spec("isles22", "dummy", synthetic=True, seed=7)
+    first = runs.execute(spec)
+    rd = RunDir(runs.run_dir(spec))
+    first_log = rd.agent_log.read_bytes()
+    second = runs.execute(spec, force=True)
+    assert second.valid and first.valid
+    kept = Result.model_validate_json((rd.path / "result.attempt-1.json").read_text())
+    assert kept == first
+    assert (rd.path / "per_case.attempt-1.csv").is_file() and (rd.path / "per_case.csv").is_file()
+    assert (rd.path / "agent.attempt-1.log").read_bytes() == first_log
+    record = rd.read_record()
+    assert record is not None and record.attempts == 2
+    # a third attempt keeps both earlier results under their own names
+    runs.execute(spec, force=True)
+    assert {p.name for p in rd.path.glob("result.attempt-*.json")} == {
+        "result.attempt-1.json",
+        "result.attempt-2.json",
+    }
