@@ -55,13 +55,14 @@ def test_no_handed_path_reaches_private_data(probe: tuple[dict, Path]) -> None: 
         assert not (d / ".." / "private").exists()
 
 
-def test_data_is_a_read_only_copy_of_public(probe: tuple[dict, Path]) -> None:  # type: ignore[type-arg]
+def test_data_is_the_public_folder_read_only(probe: tuple[dict, Path]) -> None:  # type: ignore[type-arg]
     report, prepared = probe
-    data_files = [f for f in report["files"] if "/sandbox/data/" in f["path"]]
+    data_dir = report["handed"]["REXMLE_DATA_DIR"].rstrip("/") + "/"
+    data_files = [f for f in report["files"] if f["path"].startswith(data_dir)]
     public = {p.relative_to(prepared / "public") for p in (prepared / "public").rglob("*") if p.is_file()}
-    seen = {Path(f["path"].split("/sandbox/data/", 1)[1]) for f in data_files}
+    seen = {Path(f["path"][len(data_dir) :]) for f in data_files}
     assert seen == public
-    assert int(report["data_dir_mode"], 8) & 0o222 == 0
+    assert report["writable_flag"] is False
 
 
 def test_cpu_budget_is_applied(probe: tuple[dict, Path]) -> None:  # type: ignore[type-arg]
