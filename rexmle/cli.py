@@ -12,6 +12,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -50,13 +51,20 @@ SyntheticOpt = Annotated[
 ]
 
 
+def lit(value: object) -> str:
+    """``value`` as literal text inside rich markup. Everything the CLI prints that it did not
+    write itself (ids, reasons, paths, names, log lines, error messages) goes through this: a
+    ``[/bold]`` in a case id would otherwise crash the print and ``[x, y, w, h]`` would vanish."""
+    return escape(str(value))
+
+
 def one_line_errors(fn: F) -> F:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
         except RexmleError as exc:
-            err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            err.print(f"[bold red]error:[/] {lit(exc)}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
             err.print("[bold red]interrupted[/]")
@@ -97,7 +105,7 @@ def progress_bar(enabled: bool, download: bool = False) -> Iterator[Callable[[st
 
         def update(task: str, done: int, total: int) -> None:
             if task not in tasks:
-                tasks[task] = prog.add_task(task, total=total or None)
+                tasks[task] = prog.add_task(lit(task), total=total or None)
             prog.update(tasks[task], completed=done, total=total or None)
 
         yield update
@@ -125,9 +133,9 @@ def list_cmd(as_json: JsonOpt = False) -> None:
     t = Table("id", "title", "task", "prepared", "synthetic")
     for r in rows:
         t.add_row(
-            r["id"],
-            r["title"],
-            r["task_type"],
+            lit(r["id"]),
+            lit(r["title"]),
+            lit(r["task_type"]),
             "yes" if r["prepared"] else "-",
             "yes" if r["prepared_synthetic"] else "-",
         )
@@ -150,16 +158,17 @@ def info(challenge_id: str, as_json: JsonOpt = False) -> None:
         return
     s = c.spec
     out.print(
-        f"[bold]{s.title}[/] ({s.id})\n{s.source.competition} — {s.source.url} — licence {s.source.licence}"
+        f"[bold]{lit(s.title)}[/] ({lit(s.id)})\n{lit(s.source.competition)} — {lit(s.source.url)} — "
+        f"licence {lit(s.source.licence)}"
     )
-    out.print(f"modality: {s.modality}; task: {s.task_type}; layout v{s.layout_version}")
+    out.print(f"modality: {lit(s.modality)}; task: {lit(s.task_type)}; layout v{lit(s.layout_version)}")
     b = s.budgets
     out.print(
         f"budget: {b.wall_time_s} s, {b.cpus} CPU, {b.memory_gb} GB, {b.gpus} GPU (synthetic: {s.synthetic_budgets.wall_time_s} s)"
     )
     t = Table("metric", "direction", "aggregation")
     for m in s.metrics:
-        t.add_row(m.name, m.direction, m.aggregation)
+        t.add_row(lit(m.name), lit(m.direction), lit(m.aggregation))
     out.print(t)
     out.print(
         f"leaderboard: {len(c.leaderboard)} human entries; best mean position {c.leaderboard['mean_position'].min()}"
@@ -198,26 +207,27 @@ def prepare(
         emit_json(summary)
     else:
         out.print(
-            f"prepared {c.id}{'@synthetic' if synthetic else ''}: {m.n_train} train / {m.n_test} test cases in {root}"
+            f"prepared {lit(c.id)}{'@synthetic' if synthetic else ''}: {m.n_train} train / {m.n_test} test "
+            f"cases in {lit(root)}"
         )
         for p in problems:
-            out.print(f"[red]{p}[/]")
+            out.print(f"[red]{lit(p)}[/]")
     if problems:
         raise typer.Exit(1)
 
 
 def _print_report(report: grading.GradeReport, rank: ranking.RankResult | None) -> None:
     if not report.valid:
-        out.print(f"[bold red]invalid:[/] {report.reason}", highlight=False)
+        out.print(f"[bold red]invalid:[/] {lit(report.reason)}", highlight=False)
         return
     t = Table("metric", "value", "position")
     for k, v in report.metrics.items():
-        t.add_row(k, f"{v:.4f}", str(rank.positions.get(k, "-")) if rank else "-")
+        t.add_row(lit(k), f"{v:.4f}", lit(rank.positions.get(k, "-")) if rank else "-")
     out.print(t)
     if rank:
         out.print(
             f"mean position {rank.mean_position:.2f} of {rank.n_entries + 1}; percentile {rank.percentile:.3f}; "
-            f"rank {rank.rank}; medal {rank.medal or '-'}; beats median: {'yes' if rank.above_median else 'no'}"
+            f"rank {rank.rank}; medal {lit(rank.medal or '-')}; beats median: {'yes' if rank.above_median else 'no'}"
         )
 
 
@@ -259,36 +269,36 @@ def validate(
     elif report.valid:
         out.print(f"[green]valid[/]: {report.n_cases} cases")
     else:
-        out.print(f"[bold red]invalid:[/] {report.reason}", highlight=False)
+        out.print(f"[bold red]invalid:[/] {lit(report.reason)}", highlight=False)
     if not report.valid:
         raise typer.Exit(1)
 
 
 def _print_result(r: Result, run_dir: Path) -> None:
-    t = Table(title=f"{r.agent} on {r.challenge}{' (synthetic)' if r.synthetic else ''}")
+    t = Table(title=f"{lit(r.agent)} on {lit(r.challenge)}{' (synthetic)' if r.synthetic else ''}")
     t.add_column("field")
     t.add_column("value")
-    t.add_row("state", r.state.value)
-    t.add_row("valid", "yes" if r.valid else f"no: {r.reason}")
+    t.add_row("state", lit(r.state.value))
+    t.add_row("valid", "yes" if r.valid else f"no: {lit(r.reason)}")
     for k, v in r.metrics.items():
-        t.add_row(k, f"{v:.4f}  (position {r.positions.get(k, '-')})")
+        t.add_row(lit(k), f"{v:.4f}  (position {lit(r.positions.get(k, '-'))})")
     if r.score is not None:
         t.add_row("mean position", f"{r.score:.2f} among {r.n_leaderboard} human entries + this run")
         t.add_row("percentile", f"{r.percentile:.3f}")
-        t.add_row("medal / beats median", f"{r.medal or '-'} / {'yes' if r.beats_median else 'no'}")
-    t.add_row("agent time", f"{r.agent_time_s:.1f} s (isolation: {r.isolation})")
+        t.add_row("medal / beats median", f"{lit(r.medal or '-')} / {'yes' if r.beats_median else 'no'}")
+    t.add_row("agent time", f"{r.agent_time_s:.1f} s (isolation: {lit(r.isolation)})")
     if r.stopped:
-        t.add_row("stopped by harness", r.stopped)
+        t.add_row("stopped by harness", lit(r.stopped))
     if r.llm:
         cost = f"${r.cost_usd:.4f}" + (
             f" (+{r.unpriced_llm_calls} unpriced calls)" if r.unpriced_llm_calls else ""
         )
         t.add_row(
             "LLM",
-            f"{r.model} ({r.llm}): {r.llm_calls} calls, {r.tokens_in} in / {r.tokens_out} out tokens, {cost}",
+            f"{lit(r.model)} ({lit(r.llm)}): {r.llm_calls} calls, {r.tokens_in} in / {r.tokens_out} out tokens, {cost}",
         )
     out.print(t)
-    out.print(f"run directory: {run_dir}")
+    out.print(f"run directory: {lit(run_dir)}")
 
 
 @app.command()
@@ -356,7 +366,7 @@ def run(
         embedding_model=embedding_model,
         llm_script=llm_script,
     )
-    note = (lambda _m: None) if as_json else (lambda m: err.print(f"[dim]· {m}[/]", highlight=False))
+    note = (lambda _m: None) if as_json else (lambda m: err.print(f"[dim]· {lit(m)}[/]", highlight=False))
     with progress_bar(not as_json) as prog:
         result = runs.execute(
             spec,
@@ -392,11 +402,11 @@ def agents_list(as_json: JsonOpt = False) -> None:
     t = Table("name", "kind", "LLM", "installed", "description")
     for r in rows:
         t.add_row(
-            r["name"],
-            r["kind"],
+            lit(r["name"]),
+            lit(r["kind"]),
             "yes" if r["uses_llm"] else "no",
             "yes" if r["installed"] else "-",
-            r["description"],
+            lit(r["description"]),
         )
     out.print(t)
 
@@ -415,7 +425,7 @@ def agents_install(
     log = paths.agents_dir() / f"{name}.install.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     python = a.install(log=log, force=force, source=source)
-    out.print(f"{name}: {python} (log {log})")
+    out.print(f"{lit(name)}: {lit(python)} (log {lit(log)})")
 
 
 @images_app.command("build")
@@ -455,7 +465,7 @@ def images_build(
         if not agent:
             for stack in ("minimal", "imaging"):
                 if not as_json:
-                    err.print(f"[dim]· base {stack}-{accel} (log {log_path})[/]", highlight=False)
+                    err.print(f"[dim]· base {stack}-{accel} (log {lit(log_path)})[/]", highlight=False)
                 built.append(
                     images.ensure_base(
                         c, root=root_ref, stack=stack, accelerator=accel, log=log, rebuild=rebuild
@@ -464,7 +474,7 @@ def images_build(
         for name in agent or []:
             a = agents.get(name)
             if not as_json:
-                err.print(f"[dim]· agent {name} (log {log_path})[/]", highlight=False)
+                err.print(f"[dim]· agent {lit(name)} (log {lit(log_path)})[/]", highlight=False)
             built.append(
                 images.ensure_agent(
                     c, a, root=root_ref, accelerator=accel, log=log, source=source, rebuild=rebuild
@@ -480,7 +490,7 @@ def images_build(
         emit_json([r.model_dump() for r in built])
         return
     for r in built:
-        out.print(f"{r.tag}  {r.image_id[:19]}", highlight=False)
+        out.print(f"{lit(r.tag)}  {lit(r.image_id[:19])}", highlight=False)
 
 
 @images_app.command("rootfs")
@@ -501,11 +511,14 @@ def images_rootfs(
     if tar is None:
         tar = images.images_dir() / "rootfs-bookworm.tar"
         if not tar.is_file():
-            err.print(f"[dim]· debootstrap bookworm -> {tar} (about a minute)[/]", highlight=False)
+            err.print(f"[dim]· debootstrap bookworm -> {lit(tar)} (about a minute)[/]", highlight=False)
             with (images.images_dir() / "build.log").open("ab") as log:
                 images.bootstrap_rootfs(tar, log, mirror=mirror)
     image_id = images.import_rootfs(c, tar, tag)
-    out.print(f"{tag}  {image_id[:19]}  (use --root {tag} or REXMLE_IMAGE_ROOT={tag})", highlight=False)
+    out.print(
+        f"{lit(tag)}  {lit(image_id[:19])}  (use --root {lit(tag)} or REXMLE_IMAGE_ROOT={lit(tag)})",
+        highlight=False,
+    )
 
 
 @images_app.command("list")
@@ -528,7 +541,7 @@ def images_list(
         return
     t = Table("tag", "id", "MB")
     for r in sorted(rows, key=lambda r: r["tag"]):
-        t.add_row(r["tag"], r["id"][:19], str(r["size_mb"]))
+        t.add_row(lit(r["tag"]), lit(r["id"][:19]), str(r["size_mb"]))
     out.print(t)
 
 
@@ -545,7 +558,7 @@ def doctor(as_json: JsonOpt = False) -> None:
     t = Table("component", "status", "detail", "what to do")
     colour = {"ok": "green", "warning": "yellow", "missing": "red"}
     for c in checks:
-        t.add_row(c.component, f"[{colour[c.status]}]{c.status}[/]", c.detail, c.fix)
+        t.add_row(lit(c.component), f"[{colour[c.status]}]{lit(c.status)}[/]", lit(c.detail), lit(c.fix))
     out.print(t)
 
 
@@ -556,21 +569,21 @@ def _status_table(rows: list[Any], title: str, limit: int) -> Table:
     colour = {"done": "green", "failed": "red", "interrupted": "yellow", "running": "cyan", "queued": "blue"}
     t = Table(
         "run", "phase", "state", "valid", "percentile", "attempts", "job", "note",
-        title=f"{title}: " + "  ".join(f"[{colour.get(k, 'white')}]{k} {v}[/]" for k, v in c.items()),
+        title=f"{lit(title)}: " + "  ".join(f"[{colour.get(k, 'white')}]{lit(k)} {v}[/]" for k, v in c.items()),
         title_justify="left",
     )  # fmt: skip
     t.columns[0].overflow = "fold"  # a run id is only useful whole
     order = {p: i for i, p in enumerate(("running", "interrupted", "failed", "queued", "pending", "done"))}
     for r in sorted(rows, key=lambda r: (order[r.phase], r.run_id))[:limit]:
         t.add_row(
-            r.run_id,
-            f"[{colour.get(r.phase, 'white')}]{r.phase}[/]",
-            r.state or "",
+            lit(r.run_id),
+            f"[{colour.get(r.phase, 'white')}]{lit(r.phase)}[/]",
+            lit(r.state or ""),
             "" if r.valid is None else ("yes" if r.valid else "no"),
             "" if r.percentile is None else f"{r.percentile:.3f}",
             str(r.attempts or ""),
-            r.job_id or "",
-            (r.error or "")[:60],
+            lit(r.job_id or ""),
+            lit((r.error or "")[:60]),
         )
     if len(rows) > limit:
         t.caption = f"{len(rows) - limit} more rows; --all shows every run"
@@ -654,28 +667,29 @@ def sweep(
             "cpus",
             "gpus",
             "run id",
-            title=f"sweep {spec.name}",
+            title=f"sweep {lit(spec.name)}",
         )
         for r in matrix:
             b = r.budgets
             t.add_row(
-                r.challenge,
-                r.agent,
-                r.model or "-",
+                lit(r.challenge),
+                lit(r.agent),
+                lit(r.model or "-"),
                 str(r.seed),
                 f"{b.wall_time_s} s",
                 str(b.cpus),
                 str(b.gpus),
-                r.run_id,
+                lit(r.run_id),
             )
         out.print(t)
         out.print(
-            f"{est['runs']:.0f} runs on {spec.executor} ({spec.runtime} runtime) into {spec.output}; at most "
+            f"{est['runs']:.0f} runs on {lit(spec.executor)} ({lit(spec.runtime)} runtime) into {lit(spec.output)}; "
+            "at most "
             f"{est['gpu_hours']:.1f} GPU-hours, {est['cpu_hours']:.1f} CPU-hours, "
             f"{est['wall_hours']:.1f} run-hours, ${est['llm_usd_max']:.2f} of LLM spend"
         )
         return
-    note = (lambda _m: None) if as_json else (lambda m: err.print(f"[dim]· {m}[/]", highlight=False))
+    note = (lambda _m: None) if as_json else (lambda m: err.print(f"[dim]· {lit(m)}[/]", highlight=False))
     outcome = sweeps.run_sweep(spec, notify=note, retry_failed=retry_failed, wait=not no_wait)
     if as_json:
         emit_json(outcome.model_dump(mode="json"))
@@ -683,7 +697,9 @@ def sweep(
             raise typer.Exit(1)
         return
     out.print(_status_table(sweeps.status(spec.output), str(spec.output), 40))
-    out.print(f"index: {spec.output / 'index.csv'}; report: rexmle report {spec.output} -o report.html")
+    out.print(
+        f"index: {lit(spec.output / 'index.csv')}; report: rexmle report {lit(spec.output)} -o report.html"
+    )
     left = outcome.counts["interrupted"] + outcome.counts["pending"]
     if left and not no_wait:
         err.print(
@@ -712,7 +728,9 @@ def report(
     if as_json:
         emit_json(info.model_dump(mode="json"))
         return
-    err.print(f"wrote {output} ({info.size_bytes / 1e6:.1f} MB; {info.n_runs} runs, {info.n_agents} agents)")
+    err.print(
+        f"wrote {lit(output)} ({info.size_bytes / 1e6:.1f} MB; {info.n_runs} runs, {info.n_agents} agents)"
+    )
 
 
 if __name__ == "__main__":
