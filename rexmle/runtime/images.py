@@ -2,9 +2,10 @@
 
 Built with the Docker SDK from ``containers/`` (Dockerfiles, stacks) and ``agents/<name>/``.
 The build never needs network access: Python packages are resolved on the host into a
-wheelhouse (``pip wheel``, with the host's own pip configuration, caches and indexes) and
-copied into the build context; the Dockerfile's ``RUN`` steps install with ``--no-index``
-and are built with ``network_mode="none"``. What the build does need is a *root* image with
+wheelhouse (``pip wheel``, with the host's own pip configuration, caches and indexes, but
+wheels only, a few reviewed source builds excepted, and an environment scrubbed of keys and
+``REXMLE_*``: see ``build_wheelhouse``) and copied into the build context; the Dockerfile's
+``RUN`` steps install with ``--no-index`` and are built with ``network_mode="none"``. What the build does need is a *root* image with
 CPython 3.11 (``python3 -m venv``):
 
 - with a registry: ``python:3.11-slim-bookworm`` (the default; pulled once), or
@@ -22,13 +23,15 @@ without building anything. The image *id* (``sha256:...``) recorded in each run'
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 import re
 import shutil
+import site
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -228,6 +231,158 @@ def _check_host_python() -> None:
         )
 
 
+#: What the host-side ``pip wheel`` sees of the harness's environment: where programs are, the
+#: locale, and pip's own configuration (indexes, links, certificates, proxies, timeouts, cache).
+#: Provider keys, ``REXMLE_*`` (the data and its private labels) and everything else stay out.
+PIP_ENV_ALLOW = frozenset(
+    {
+        "PATH",
+        "LANG",
+        "LC_ALL",
+        "LC_CTYPE",
+        "TMPDIR",
+        "XDG_CONFIG_DIRS",  # where pip's global (site-wide) configuration lives
+        "PIP_INDEX_URL",
+        "PIP_EXTRA_INDEX_URL",
+        "PIP_FIND_LINKS",
+        "PIP_NO_INDEX",
+        "PIP_TRUSTED_HOST",
+        "PIP_CERT",
+        "PIP_CLIENT_CERT",
+        "PIP_CONFIG_FILE",
+        "PIP_CONSTRAINT",
+        "PIP_PRE",
+        "PIP_PREFER_BINARY",
+        "PIP_CACHE_DIR",
+        "PIP_NO_CACHE_DIR",
+        "PIP_DEFAULT_TIMEOUT",
+        "PIP_TIMEOUT",
+        "PIP_RETRIES",
+        "PIP_PROXY",
+        "PIP_DISABLE_PIP_VERSION_CHECK",
+        "http_proxy",
+        "https_proxy",
+        "no_proxy",
+        "all_proxy",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "NO_PROXY",
+        "ALL_PROXY",
+        "SSL_CERT_FILE",
+        "SSL_CERT_DIR",
+        "REQUESTS_CA_BUNDLE",
+    }
+)
+
+#: Dependencies of the shipped agents that PyPI has only as source distributions, so their build
+#: code must run to make a wheel; pinned, so that a new release (new code) is reviewed before it
+#: runs. Everything else must come as a wheel. ml-master: omegaconf 2.3.0 needs
+#: antlr4-python3-runtime 4.9.*; rdagent 1.0.0 needs pandarallel and randomname. (They build in
+#: ``pip_env``'s scrubbed environment; building them in a network-less container instead would
+#: keep even their code off the host.)
+HOST_SOURCE_BUILDS: dict[str, str] = {
+    "antlr4-python3-runtime": "4.9.3",
+    "pandarallel": "1.6.5",
+    "randomname": "0.2.1",
+}
+
+#: A requirement by name (``numpy>=1.26``, ``rich[jupyter]==13.7.0; python_version<'3.12'``),
+#: as opposed to a direct reference (``name @ URL``), a path, a VCS URL or a pip option.
+_NAMED_REQUIREMENT = re.compile(
+    r"^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?\s*(?:\[[^\]]*\])?\s*(?:[<>=!~;(].*)?$"
+)
+
+
+def _is_wheel_reference(location: str) -> bool:
+    return location.split(";", 1)[0].split("#", 1)[0].split("?", 1)[0].strip().lower().endswith(".whl")
+
+
+def host_requirement(req: str) -> str:
+    """``req`` as the host's ``pip wheel`` may take it: a requirement by name (only wheels will
+    do, see ``build_wheelhouse``) or a wheel (a path, made absolute, or ``name @ URL``). A local
+    folder, a VCS URL, a source archive or a pip option would run a package's build code (or
+    change pip's rules) on the host, so it is refused."""
+    text = req.strip()
+    if _NAMED_REQUIREMENT.match(text):
+        return text
+    if not text.startswith("-"):
+        name, at, url = text.partition("@")
+        if at and re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*(?:\[[^\]]*\])?", name.strip()):
+            if _is_wheel_reference(url):
+                return text
+        elif _is_wheel_reference(text):
+            if "://" in text:
+                return text
+            location, sep, marker = text.partition(";")  # pip runs in a throwaway folder
+            return str(Path(location.strip()).expanduser().absolute()) + (f" ;{marker}" if sep else "")
+    raise ConfigError(
+        f"requirement {req!r} is neither a package name nor a wheel (a local folder, VCS URL, source "
+        "archive or pip option would run build code on the host): give a wheel (a path or URL ending "
+        "in .whl) or build it inside the image"
+    )
+
+
+#: Allowed variables that hold paths (space-separated lists for pip's list options).
+_PATH_VARS = frozenset(
+    {
+        "PIP_FIND_LINKS",
+        "PIP_CONSTRAINT",
+        "PIP_CONFIG_FILE",
+        "PIP_CERT",
+        "PIP_CLIENT_CERT",
+        "SSL_CERT_FILE",
+        "SSL_CERT_DIR",
+        "REQUESTS_CA_BUNDLE",
+    }
+)
+
+
+def _absolute(item: str) -> str:
+    return item if "://" in item or os.path.isabs(item) else str(Path(item).expanduser().absolute())
+
+
+def _user_pip_configs(env: Mapping[str, str]) -> list[tuple[Path, str]]:
+    """The user's pip configuration files and where they go under a throwaway home."""
+    home = Path(env.get("HOME") or Path.home())
+    xdg = Path(env["XDG_CONFIG_HOME"]) if env.get("XDG_CONFIG_HOME") else home / ".config"
+    candidates = [
+        (home / ".pip" / "pip.conf", ".pip/pip.conf"),
+        (xdg / "pip" / "pip.conf", ".config/pip/pip.conf"),
+    ]
+    return [(src, rel) for src, rel in candidates if src.is_file()]
+
+
+def pip_env(home: Path, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of the host-side ``pip wheel``: ``PIP_ENV_ALLOW`` from ``environ`` (default
+    ``os.environ``), ``HOME`` set to ``home`` (a throwaway folder that receives copies of the
+    user's pip configuration files), the user's pip cache (``XDG_CACHE_HOME``) and ``.netrc``
+    (index credentials), and nothing else: no provider keys, no ``REXMLE_HOME``."""
+    source = os.environ if environ is None else environ
+    env = {k: v for k, v in source.items() if k in PIP_ENV_ALLOW}
+    for key in _PATH_VARS & env.keys():  # pip runs in a throwaway folder: relative paths move
+        env[key] = " ".join(_absolute(item) for item in env[key].split())
+    env.setdefault("PATH", os.defpath)
+    real_home = Path(source.get("HOME") or Path.home())
+    for src, rel in _user_pip_configs(source):
+        dst = home / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, dst)
+    env["HOME"] = str(home)
+    env["XDG_CACHE_HOME"] = source.get("XDG_CACHE_HOME") or str(real_home / ".cache")
+    netrc = Path(source.get("NETRC") or real_home / ".netrc")
+    if netrc.is_file():
+        env["NETRC"] = str(netrc)
+    spec = importlib.util.find_spec("pip")
+    user_site = site.getusersitepackages()
+    if spec is not None and spec.origin and spec.origin.startswith(user_site):
+        env["PYTHONUSERBASE"] = site.getuserbase()  # pip itself lives in the user's site-packages
+    return env
+
+
+def _flags(flag: str, names: Iterable[str]) -> list[str]:
+    return [arg for name in names for arg in (flag, name)]
+
+
 def build_wheelhouse(
     requirements: list[str],
     dest: Path,
@@ -236,17 +391,32 @@ def build_wheelhouse(
     constraints: Sequence[str] = (),
 ) -> list[str]:
     """``pip wheel`` the requirements into a fresh ``dest`` with the host's pip; returns the files.
-    (pip's own cache makes a rebuild cheap; a fresh folder keeps stale versions out.)"""
+    (pip's own cache makes a rebuild cheap; a fresh folder keeps stale versions out.)
+
+    No package's own code runs here, on the host, where the harness keeps provider keys and the
+    private labels: ``--only-binary :all:`` takes wheels only (``HOST_SOURCE_BUILDS`` excepted),
+    and pip runs in a throwaway folder with an environment scrubbed to ``PIP_ENV_ALLOW``
+    (``pip_env``). A requirement that has no wheel fails with one line that names it."""
     shutil.rmtree(dest, ignore_errors=True)
     dest.mkdir(parents=True)
     if not requirements and not no_deps:
         return []
     _check_host_python()
-    pip = [sys.executable, "-m", "pip", "wheel", "--disable-pip-version-check", "--wheel-dir", str(dest)]
-    with tempfile.TemporaryDirectory() as tmp:
+    requirements = [host_requirement(r) for r in requirements]
+    no_deps = [host_requirement(r) for r in no_deps]
+    with tempfile.TemporaryDirectory(prefix="rexmle-wheels-") as tmp:
+        work = Path(tmp)
+        (work / "home").mkdir()
+        env = pip_env(work / "home")
+        built = work / "wheels"
+        pip = [sys.executable, "-m", "pip", "wheel", "--disable-pip-version-check", "--wheel-dir", str(built)]
+        pip += ["--only-binary", ":all:", *_flags("--no-binary", HOST_SOURCE_BUILDS)]
+        reviewed = work / "source-builds.txt"
+        reviewed.write_text("".join(f"{n}=={v}\n" for n, v in HOST_SOURCE_BUILDS.items()))
+        pip += ["--constraint", str(reviewed)]
         extra: list[str] = []
         if constraints:
-            cfile = Path(tmp) / "constraints.txt"
+            cfile = work / "constraints.txt"
             cfile.write_text("\n".join(constraints) + "\n")
             extra = ["--constraint", str(cfile)]
         steps = []
@@ -255,12 +425,43 @@ def build_wheelhouse(
         if requirements:
             steps.append([*pip, *extra, *requirements])
         for cmd in steps:
-            log.write(f"$ {' '.join(cmd)}\n".encode())
-            log.flush()
-            done = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT)
-            if done.returncode != 0:
-                raise RexmleError(f"resolving wheels failed (pip exit {done.returncode}); see {log.name}")
+            _run_pip(cmd, work, env, log)
+        for wheel in built.glob("*.whl"):
+            shutil.move(str(wheel), dest / wheel.name)
     return sorted(p.name for p in dest.glob("*.whl"))
+
+
+def _run_pip(cmd: list[str], cwd: Path, env: dict[str, str], log: Any) -> None:
+    """Run one ``pip wheel``, its output into ``log``; a one-line error if it fails."""
+    log.write(f"$ {' '.join(cmd)}\n".encode())
+    log.flush()
+    missing: str | None = None
+    conflict: str | None = None
+    with subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            log.write(line)
+            found = re.search(rb"No matching distribution found for (.+)", line)
+            if found and missing is None:
+                missing = found.group(1).decode(errors="replace").strip()
+            found = re.search(rb"Cannot install (.+?) because these package versions have conflicting", line)
+            if found and conflict is None:
+                conflict = found.group(1).decode(errors="replace").strip()
+    log.flush()
+    if proc.returncode == 0:
+        return
+    if missing is not None:
+        raise ConfigError(
+            f"no wheel of {missing} for Python {'.'.join(map(str, IMAGE_PYTHON))} (the indexes pip sees "
+            "have none, or only a source distribution, whose build code the harness does not run on the "
+            f"host): provide a wheel (e.g. in a PIP_FIND_LINKS folder) or build it inside the image; see {log.name}"
+        )
+    if conflict is not None:
+        raise ConfigError(
+            f"no versions of {conflict} satisfy every requirement and constraint (the base image's pins "
+            f"and HOST_SOURCE_BUILDS among them); see {log.name}"
+        )
+    raise RexmleError(f"resolving wheels failed (pip exit {proc.returncode}); see {log.name}")
 
 
 # -- builds ------------------------------------------------------------------------------------
