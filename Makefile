@@ -4,7 +4,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 export REXMLE_HOME ?= $(HOME)/.rexmle
 
-.PHONY: install demo demo-llm test test-baselines test-heavy test-docker test-slurm lint typecheck bench clean
+.PHONY: install demo demo-llm test test-adversarial test-baselines test-heavy test-docker test-slurm lint typecheck bench clean
 
 $(BIN)/rexmle: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -21,6 +21,11 @@ demo: install
 
 test: install
 	$(BIN)/python -m pytest -q
+
+# The standing adversarial suite: hostile agents on the local runtime, hostile submissions with
+# their time and peak memory, LLM budget races, and kills of the harness at random moments.
+test-adversarial: install
+	$(BIN)/python -m pytest -q -m adversarial
 
 # Every challenge's training baseline on its synthetic data, beyond the default suite's ISLES'22
 # (a minute or two each): prepare, train, predict, grade, rank, and beat the dummy. CI runs it.

@@ -174,9 +174,29 @@ def check_disk(home: Path | None = None) -> Check:
     )
 
 
+def check_local_isolation() -> Check:
+    """Whether the local runtime can isolate agents (bubblewrap namespaces)."""
+    from rexmle.runtime.local import bwrap_path, namespaces_available
+
+    why = namespaces_available()
+    if why is None:
+        return Check(
+            component="local isolation",
+            status="ok",
+            detail=f"bubblewrap namespaces ({bwrap_path()}): runs record isolation: namespace",
+        )
+    return Check(
+        component="local isolation",
+        status="warning",
+        detail=f"local runs are NOT isolated (isolation: none, kept out of the headline): {why}",
+        fix="install bubblewrap (apt-get install bubblewrap) and allow unprivileged user namespaces",
+    )
+
+
 def run_checks(home: Path | None = None) -> list[Check]:
     checks = [
         Check(component="cpus", status="ok", detail=f"{os.cpu_count()} cores visible"),
+        check_local_isolation(),
         *check_docker(),
         check_podman(),
         check_gpus(),

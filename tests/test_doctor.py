@@ -26,6 +26,16 @@ def test_doctor_reports_every_component_with_a_fix_for_what_is_missing(
     for name in ("docker engine", "apptainer", "slurm", "GPUs"):
         assert rows[name]["status"] == "missing" and rows[name]["fix"], rows[name]
     assert "GiB free" in rows["disk"]["detail"]
+    isolation = rows["local isolation"]
+    assert isolation["status"] == "warning" and "NOT isolated" in isolation["detail"]
+    assert "bubblewrap" in isolation["fix"]
+
+
+def test_doctor_says_local_runs_are_isolated_where_bubblewrap_works() -> None:
+    from rexmle.runtime.local import namespaces_available
+
+    check = doctor.check_local_isolation()
+    assert (check.status == "ok") == (namespaces_available() is None), check
 
 
 def test_disk_check_walks_up_to_an_existing_folder(tmp_path: Path) -> None:
