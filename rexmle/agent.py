@@ -15,6 +15,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any, Literal
 
@@ -182,10 +183,18 @@ class Agent:
                 steps.append([*pip, *spec.requirements])
             checkout = self.resolve_source(source)
             commit: str | None = None
+            from rexmle.runtime.images import pip_env
+
             try:
-                with log.open("ab") if log else open(os.devnull, "wb") as out:
+                # a requirement's build backend may run here: give it no provider key, no
+                # REXMLE_HOME and a throwaway working folder (as the image wheelhouse does)
+                with (
+                    log.open("ab") if log else open(os.devnull, "wb") as out,
+                    tempfile.TemporaryDirectory(prefix="rexmle-install-") as scratch,
+                ):
+                    env = pip_env(Path(scratch))
                     for cmd in steps:
-                        subprocess.run(cmd, check=True, stdout=out, stderr=out)
+                        subprocess.run(cmd, check=True, stdout=out, stderr=out, env=env, cwd=scratch)
                     if spec.source is not None:
                         commit = self._place_source(home, checkout, out)
             except subprocess.CalledProcessError as exc:
