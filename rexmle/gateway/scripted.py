@@ -12,7 +12,8 @@ A reply is text (``content``), a JSON object (``json``, sent as text), or a tool
 (``tool_arguments``); for a json_schema request or a tool call, fields the script leaves
 out are filled from the schema (first enum value, 0.5, 1, false, "x", one array item). Every
 request is appended to ``requests.jsonl`` with the usage the server reported, which is what
-tests compare the gateway's ledger with. Embeddings are deterministic unit vectors.
+tests compare the gateway's ledger with; like a provider's bill, the completion tokens reported
+never exceed the request's ``max_tokens``. Embeddings are deterministic unit vectors.
 
 Run by hand: ``python -m rexmle.gateway.scripted SCRIPT --port 18080``.
 """
@@ -80,6 +81,8 @@ class Rule(BaseModel):
     times: int | None = Field(default=None, ge=1)
     usage: dict[str, int] | None = None  # prompt_tokens / completion_tokens to report
     delay_s: float = 0.0
+    #: Pause between streamed chunks, so a test can hang up in the middle of a stream.
+    chunk_delay_s: float = 0.0
 
     @model_validator(mode="after")
     def _one_reply(self) -> Rule:
@@ -127,6 +130,19 @@ def _message_text(body: dict[str, Any]) -> str:
 def tokens(text: str) -> int:
     """A stand-in tokenizer (about 4 characters per token); deterministic, never zero."""
     return max(1, math.ceil(len(text) / 4))
+
+
+def _capped(completion_tokens: int, body: dict[str, Any]) -> int:
+    """Completion tokens as a provider bills them: never more than the request's ``max_tokens`` /
+    ``max_completion_tokens`` (so a rule's large ``usage`` stands for "would write this much",
+    and tests can see the gateway's clamp take effect in the usage it is billed). The reply's
+    text is left whole: scripted scaffolds parse it, and only the bill matters here."""
+    limits = [
+        v
+        for v in (body.get("max_tokens"), body.get("max_completion_tokens"))
+        if isinstance(v, int) and not isinstance(v, bool) and v > 0
+    ]
+    return min([completion_tokens, *limits])
 
 
 def schema_instance(schema: dict[str, Any], defs: dict[str, Any] | None = None, depth: int = 0) -> Any:
@@ -318,7 +334,7 @@ class ScriptedLLM:
         out_text = content if content is not None else json.dumps(tool_call)
         usage = {
             "prompt_tokens": (rule.usage or {}).get("prompt_tokens", tokens(text)),
-            "completion_tokens": (rule.usage or {}).get("completion_tokens", tokens(out_text)),
+            "completion_tokens": _capped((rule.usage or {}).get("completion_tokens", tokens(out_text)), body),
         }
         usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
         entry["usage"] = usage
@@ -360,6 +376,8 @@ class ScriptedLLM:
                 "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
             }
             chunk.update(extra or {})
+            if rule.chunk_delay_s:
+                await asyncio.sleep(rule.chunk_delay_s)
             await resp.write(b"data: " + json.dumps(chunk).encode() + b"\n\n")
 
         await send({"role": "assistant", "content": ""})

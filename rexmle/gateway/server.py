@@ -5,8 +5,14 @@ Postgres database (measured, see shared/reference/agents.md §6); a run needs ne
 this is a thin pass-through that (1) authenticates the agent with a per-run token, (2) maps
 the alias the agent sees (``rexmle-chat``) to the real model, (3) forwards through
 ``litellm.acompletion`` / ``aembedding`` so every provider litellm knows works, (4) writes
-each call to ``llm.jsonl`` priced from litellm's bundled price map, and (5) refuses once
-the run's dollar or token budget is spent (the harness then stops the agent).
+each call to ``llm.jsonl`` priced from litellm's bundled price map, and (5) holds the run
+to its dollar or token budget: each call reserves its worst case before it is forwarded, with
+its ``max_tokens`` lowered to what the budget has room for, and is refused when nothing is
+left beside the calls in flight (see :mod:`rexmle.gateway.meter`); once the budget is spent
+the harness stops the agent.
+
+Whatever the agent sends, a bad request is a 4xx with an OpenAI-style error body, never a
+500 with a traceback on the harness's stderr.
 
 Endpoints: ``POST /v1/chat/completions`` (plain, tools, response_format, SSE streaming),
 ``POST /v1/embeddings``, ``GET /v1/models``, ``POST /validate`` + ``GET /health`` (format
@@ -20,21 +26,23 @@ import os
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # never fetch prices at import
 
 import asyncio
+import functools
 import hmac
 import json
+import logging
 import secrets
 import shutil
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from rexmle.errors import ConfigError
-from rexmle.gateway.meter import Budget, LlmCall, Meter, Usage
+from rexmle.gateway.meter import Budget, LlmCall, Meter, Reservation, Usage
 from rexmle.gateway.serve import BackgroundServer
 
 CHAT_ALIAS = "rexmle-chat"
@@ -50,6 +58,14 @@ _CHAT_FIELDS = {
     "function_call", "modalities", "prediction", "verbosity",
 }  # fmt: skip
 _EMBEDDING_FIELDS = {"dimensions", "encoding_format", "user"}
+#: Request fields the provider turns into prompt tokens (what the prompt estimate counts).
+_PROMPT_FIELDS = ("messages", "tools", "functions", "tool_choice", "response_format")
+#: Deepest JSON a request may nest. Real requests (messages -> content parts, tool schemas)
+#: stay within a dozen or two levels; deeper input only serves to exhaust Python's recursion
+#: limit here or in litellm, where it used to surface as a 500 and a traceback.
+MAX_JSON_DEPTH = 64
+
+_log = logging.getLogger(__name__)
 
 #: Validation callback: (submission dir on the host) -> {"valid": bool, "reason": str|None, ...}
 Validator = Callable[[Path], dict[str, Any]]
@@ -128,6 +144,103 @@ def _error(status: int, message: str, code: str, etype: str = "invalid_request_e
     return web.json_response(body, status=status)
 
 
+def _one_line(text: str, limit: int = 300) -> str:
+    return " ".join(text.split())[:limit]
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """True when ``value`` nests lists/objects more than ``limit`` levels (the top is level 1).
+    Iterative, so it cannot itself run out of stack."""
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        children = node.values() if isinstance(node, dict) else node
+        if depth > limit:
+            return True
+        stack.extend((c, depth + 1) for c in children if isinstance(c, (dict, list)))
+    return False
+
+
+def _prompt_estimate(value: Any) -> int:
+    """An upper estimate of the prompt tokens a request will be billed: one token per three
+    characters of its JSON (ASCII-escaped), plus a few for the reply's priming.
+
+    Why not ``litellm.token_counter``: the reservation must not fall short of the real count,
+    or calls in flight together can pass the budget by the shortfall, and a tokenizer is exact
+    only for the models it belongs to (litellm falls back to an OpenAI one, or tries to fetch
+    a Hugging Face tokenizer, for the rest); it also costs milliseconds per large prompt on the
+    server's one event loop. Byte-level BPE tokenizers average about four characters of English
+    or code per token; the JSON adds the structure (keys, quotes, roles) that stands for a
+    provider's per-message overhead; escaping turns each non-ASCII character into 6 or 12
+    characters, i.e. 2 or 4 tokens. Over-estimating only costs an admitted call a few
+    completion tokens near the end of the budget, and is given back when the call settles.
+    """
+    text = json.dumps(value, ensure_ascii=True, default=str)
+    return len(text) // 3 + 8
+
+
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _completion_request(body: dict[str, Any]) -> tuple[int | None, int] | web.Response:
+    """(the completion limit the agent asked for or None, the number of choices ``n``)."""
+    asked: int | None = None
+    for field in ("max_tokens", "max_completion_tokens"):
+        value = body.get(field)
+        if value is None:
+            continue
+        if not _positive_int(value):
+            return _error(400, f"'{field}' must be a positive integer", "invalid_value")
+        asked = value if asked is None else min(asked, value)
+    n = body.get("n")
+    if n is not None and not _positive_int(n):
+        return _error(400, "'n' must be a positive integer", "invalid_value")
+    return asked, n or 1
+
+
+class _ModelLimits(NamedTuple):
+    max_output_tokens: int | None
+    usd_per_prompt_token: float
+    usd_per_completion_token: float
+
+
+@functools.lru_cache(maxsize=64)
+def _model_limits(model: str) -> _ModelLimits:
+    """Output limit and prices of ``model`` from litellm's bundled map, for reservations.
+
+    Prices are the highest the map lists for the tiers a gateway call can be billed at: the
+    long-context tiers (``..._above_200k_tokens``) and prompt-cache writes for input, reasoning
+    tokens for output; not the batch, flex and priority tiers, which need a ``service_tier`` the
+    gateway does not forward. So a reservation is not below the cost :func:`_cost` will record.
+    Unknown model: no output limit, price 0 (a dollar budget then cannot start, see
+    :func:`check_config`)."""
+    import litellm
+
+    try:
+        info = dict(litellm.get_model_info(model))
+    except Exception:
+        return _ModelLimits(None, 0.0, 0.0)
+
+    def highest(*prefixes: str) -> float:
+        prices = [
+            float(v)
+            for k, v in info.items()
+            if k.startswith(prefixes)
+            and not any(tier in k for tier in ("batches", "flex", "priority"))
+            and isinstance(v, (int, float))
+            and not isinstance(v, bool)
+        ]
+        return max(prices, default=0.0)
+
+    cap = info.get("max_output_tokens")
+    return _ModelLimits(
+        cap if isinstance(cap, int) and _positive_int(cap) else None,
+        highest("input_cost_per_token", "cache_creation_input_token_cost"),
+        highest("output_cost_per_token", "output_cost_per_reasoning_token"),
+    )
+
+
 def _usage_of(obj: Any) -> tuple[int, int]:
     usage = getattr(obj, "usage", None)
     if usage is None and isinstance(obj, dict):
@@ -173,7 +286,7 @@ class Gateway:
         )
         self._validate_roots = tuple((Path(seen), Path(host).resolve()) for seen, host in pairs)
         self._unix_socket = unix_socket
-        app = web.Application(middlewares=[self._auth], client_max_size=64 * 1024**2)
+        app = web.Application(middlewares=[self._guard, self._auth], client_max_size=64 * 1024**2)
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/chat/completions", self._chat)
         app.router.add_post("/v1/embeddings", self._embeddings)
@@ -216,6 +329,22 @@ class Gateway:
 
     # -- middleware ------------------------------------------------------------------------
     @web.middleware
+    async def _guard(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        """Last line of defence: an error no handler expected becomes a 500 with an OpenAI-style
+        body and one line on the log, instead of aiohttp's traceback on the harness's stderr
+        (the agent must not be able to write there)."""
+        try:
+            return await handler(request)
+        except web.HTTPException:
+            raise
+        except Exception as exc:
+            message = _one_line(f"{type(exc).__name__}: {exc}")
+            _log.error("gateway: %s %s failed: %s", request.method, request.path, message)
+            return _error(500, f"gateway error: {message}", "internal_error", "api_error")
+
+    @web.middleware
     async def _auth(
         self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
@@ -238,12 +367,26 @@ class Gateway:
         return web.json_response({"object": "list", "data": data})
 
     async def _body(self, request: web.Request) -> dict[str, Any] | web.Response:
+        """The request's JSON object, or the 400 that says why not.
+
+        Parsed from the raw bytes: JSON is UTF-8 (RFC 8259), and decoding with the charset the
+        header names made an unknown charset a 500. Input nested past Python's recursion limit
+        makes ``json`` raise RecursionError, which is caught here; anything deeper than
+        ``MAX_JSON_DEPTH`` is refused before it reaches litellm."""
         try:
-            body = await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            return _error(400, "request body is not JSON", "invalid_json")
+            raw = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            return _error(413, "request body is larger than 64 MiB", "request_too_large")
+        try:
+            body = json.loads(raw)
+        except RecursionError:
+            return _error(400, f"request body nests deeper than {MAX_JSON_DEPTH} levels", "invalid_json")
+        except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+            return _error(400, f"request body is not JSON: {_one_line(str(exc), 200)}", "invalid_json")
         if not isinstance(body, dict):
             return _error(400, "request body must be a JSON object", "invalid_json")
+        if _deeper_than(body, MAX_JSON_DEPTH):
+            return _error(400, f"request body nests deeper than {MAX_JSON_DEPTH} levels", "invalid_json")
         return body
 
     def _route(self, body: dict[str, Any], kind: str) -> Route | web.Response:
@@ -254,12 +397,22 @@ class Gateway:
             return _error(404, f"unknown {kind} model {alias!r}; this run serves: {known}", "model_not_found")
         return route
 
-    def _refusal(self) -> web.Response | None:
-        if self.meter.exhausted.is_set():
-            return _error(
-                429, self.meter.reason or "LLM budget spent", "llm_budget_exhausted", "insufficient_quota"
-            )
-        return None
+    def _reserve(
+        self, route: Route, prompt_tokens: int, cap: int | None, choices: int = 1, completions: bool = True
+    ) -> Reservation | web.Response:
+        """Reserve the call's worst case against the budget, or the 429 that refuses it."""
+        limits = _model_limits(route.model)
+        got = self.meter.reserve(
+            prompt_tokens,
+            completion_cap=cap,
+            choices=choices,
+            usd_per_prompt_token=limits.usd_per_prompt_token,
+            usd_per_completion_token=limits.usd_per_completion_token,
+            completions=completions,
+        )
+        if isinstance(got, str):
+            return _error(429, got, "llm_budget_exhausted", "insufficient_quota")
+        return got
 
     def _upstream_kwargs(self, route: Route) -> dict[str, Any]:
         kw: dict[str, Any] = {
@@ -293,6 +446,7 @@ class Gateway:
         request: dict[str, Any] | None = None,
         response: dict[str, Any] | None = None,
         dropped: list[str] | None = None,
+        reservation: Reservation | None = None,
     ) -> None:
         bodies = self.config.log_bodies
         self.meter.record(
@@ -311,7 +465,8 @@ class Gateway:
                 dropped_fields=dropped or [],
                 request=request if bodies else None,
                 response=response if bodies else None,
-            )
+            ),
+            reservation,
         )
 
     @staticmethod
@@ -331,38 +486,82 @@ class Gateway:
         route = self._route(body, "chat")
         if isinstance(route, web.Response):
             return route
-        if (refused := self._refusal()) is not None:
-            return refused
         messages = body.get("messages")
         if not isinstance(messages, list) or not messages:
             return _error(400, "'messages' must be a non-empty list", "invalid_messages")
+        asked = _completion_request(body)
+        if isinstance(asked, web.Response):
+            return asked
+        max_tokens, choices = asked
+        stream_options = body.get("stream_options")
+        if stream_options is not None and not isinstance(stream_options, dict):
+            return _error(400, "'stream_options' must be an object", "invalid_value")
         stream = bool(body.get("stream", False))
-        wants_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        wants_usage = bool((stream_options or {}).get("include_usage"))
         extra = {k: v for k, v in body.items() if k in _CHAT_FIELDS}
         dropped = sorted(set(body) - _CHAT_FIELDS - {"model", "messages", "stream", "stream_options"})
         kw = self._upstream_kwargs(route)
-        t0 = time.monotonic()
+        # Without the gateway's clamp the call could write what the agent asked for, else the
+        # model's own output limit (None: unknown, so the budget alone bounds it).
+        cap = max_tokens if max_tokens is not None else _model_limits(route.model).max_output_tokens
+        prompt = _prompt_estimate({k: body[k] for k in _PROMPT_FIELDS if k in body})
+        reservation = self._reserve(route, prompt, cap, choices)
+        if isinstance(reservation, web.Response):
+            return reservation
         try:
-            if stream:
-                upstream = await litellm.acompletion(
-                    messages=messages, stream=True, stream_options={"include_usage": True}, **kw, **extra
+            limit = reservation.completion_limit
+            if limit is not None and (cap is None or limit < cap):
+                # The clamp: without it the reservation would not bound what the call spends.
+                named = [f for f in ("max_tokens", "max_completion_tokens") if extra.get(f) is not None]
+                for field in named or ["max_tokens"]:
+                    extra[field] = limit
+            t0 = time.monotonic()
+            try:
+                if stream:
+                    upstream = await litellm.acompletion(
+                        messages=messages, stream=True, stream_options={"include_usage": True}, **kw, **extra
+                    )
+                else:
+                    upstream = await litellm.acompletion(messages=messages, **kw, **extra)
+            except Exception as exc:
+                status, message = self._upstream_error(exc)
+                self._record(
+                    "chat",
+                    route,
+                    t0,
+                    status,
+                    stream=stream,
+                    error=message,
+                    request=body,
+                    dropped=dropped,
+                    reservation=reservation,
                 )
-            else:
-                upstream = await litellm.acompletion(messages=messages, **kw, **extra)
-        except Exception as exc:
-            status, message = self._upstream_error(exc)
-            self._record(
-                "chat", route, t0, status, stream=stream, error=message, request=body, dropped=dropped
+                return _error(status, message, "upstream_error", "api_error")
+            if not stream:
+                payload = upstream.model_dump(exclude_none=True)
+                payload["model"] = route.alias
+                usage = _usage_of(upstream)
+                cost = _cost(upstream, route.model, "completion")
+                self._record(
+                    "chat",
+                    route,
+                    t0,
+                    200,
+                    usage,
+                    cost,
+                    request=body,
+                    response=payload,
+                    dropped=dropped,
+                    reservation=reservation,
+                )
+                return web.json_response(payload)
+            return await self._stream(
+                request, upstream, route, body, messages, wants_usage, t0, dropped, reservation
             )
-            return _error(status, message, "upstream_error", "api_error")
-        if not stream:
-            payload = upstream.model_dump(exclude_none=True)
-            payload["model"] = route.alias
-            usage = _usage_of(upstream)
-            cost = _cost(upstream, route.model, "completion")
-            self._record("chat", route, t0, 200, usage, cost, request=body, response=payload, dropped=dropped)
-            return web.json_response(payload)
-        return await self._stream(request, upstream, route, body, messages, wants_usage, t0, dropped)
+        finally:
+            # A call that ended without reaching the ledger (the agent hung up while it waited,
+            # or something above raised) gives its reservation back; a recorded one already has.
+            self.meter.release(reservation)
 
     async def _stream(
         self,
@@ -374,6 +573,7 @@ class Gateway:
         wants_usage: bool,
         t0: float,
         dropped: list[str],
+        reservation: Reservation,
     ) -> web.StreamResponse:
         import litellm
 
@@ -410,7 +610,9 @@ class Gateway:
         cost = _cost(built, route.model, "completion") if built is not None else None
         status = 200 if error is None else 502
         response = built.model_dump(exclude_none=True) if built is not None else None
-        self._record("chat", route, t0, status, usage, cost, True, error, body, response, dropped)
+        self._record(
+            "chat", route, t0, status, usage, cost, True, error, body, response, dropped, reservation
+        )
         if error is None:
             await resp.write_eof()
         return resp
@@ -424,25 +626,32 @@ class Gateway:
         route = self._route(body, "embedding")
         if isinstance(route, web.Response):
             return route
-        if (refused := self._refusal()) is not None:
-            return refused
         if "input" not in body:
             return _error(400, "'input' is required", "invalid_input")
         extra = {k: v for k, v in body.items() if k in _EMBEDDING_FIELDS}
         kw = self._upstream_kwargs(route)
-        t0 = time.monotonic()
+        # An embedding writes nothing: its worst case is its input, which cannot be clamped.
+        reservation = self._reserve(route, _prompt_estimate(body["input"]), None, completions=False)
+        if isinstance(reservation, web.Response):
+            return reservation
         try:
-            upstream = await litellm.aembedding(input=body["input"], **kw, **extra)
-        except Exception as exc:
-            status, message = self._upstream_error(exc)
-            self._record("embeddings", route, t0, status, error=message, request=body)
-            return _error(status, message, "upstream_error", "api_error")
-        payload = upstream.model_dump(exclude_none=True)
-        payload["model"] = route.alias
-        usage = _usage_of(upstream)
-        cost = _cost(upstream, route.model, "embedding")
-        self._record("embeddings", route, t0, 200, usage, cost, request=body)
-        return web.json_response(payload)
+            t0 = time.monotonic()
+            try:
+                upstream = await litellm.aembedding(input=body["input"], **kw, **extra)
+            except Exception as exc:
+                status, message = self._upstream_error(exc)
+                self._record(
+                    "embeddings", route, t0, status, error=message, request=body, reservation=reservation
+                )
+                return _error(status, message, "upstream_error", "api_error")
+            payload = upstream.model_dump(exclude_none=True)
+            payload["model"] = route.alias
+            usage = _usage_of(upstream)
+            cost = _cost(upstream, route.model, "embedding")
+            self._record("embeddings", route, t0, 200, usage, cost, request=body, reservation=reservation)
+            return web.json_response(payload)
+        finally:
+            self.meter.release(reservation)
 
     # -- validation ------------------------------------------------------------------------
     def _host_path(self, path: Path) -> Path | None:
