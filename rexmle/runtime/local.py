@@ -74,6 +74,8 @@ ETC_FILES = (
     "mime.types",
     "fonts",
 )
+#: The agents' shared helper module (agents/scaffold_io.py), shown beside an agent's folder.
+SHARED_AGENT_MODULE = "scaffold_io.py"
 #: Where sandbox_init.py is shown inside the namespace sandbox.
 INIT_PATH = "/opt/rexmle/bin/sandbox-init"
 #: The uid/gid the agent has inside its user namespace (no capabilities whatever it is).
@@ -86,14 +88,23 @@ def bwrap_path() -> str | None:
     return shutil.which("bwrap")
 
 
-@functools.cache
 def namespaces_available() -> str | None:
     """None when bubblewrap can build the sandbox here, else why not (one line, with the fix)."""
     exe = bwrap_path()
     if exe is None:
         return "bubblewrap is not installed (apt-get install bubblewrap / dnf install bubblewrap)"
+    return _probe(exe)
+
+
+@functools.cache
+def _probe(exe: str) -> str | None:
+    """Build one throwaway sandbox (once per process and bwrap): kernels and security modules
+    that refuse unprivileged user namespaces say so only when asked."""
     probe = [exe, *_namespace_flags(), "--ro-bind", "/usr", "/usr", *_usr_links(), "--", "/bin/true"]
-    done = subprocess.run(probe, capture_output=True, text=True, timeout=30, check=False)
+    try:
+        done = subprocess.run(probe, capture_output=True, text=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"bubblewrap did not run ({type(exc).__name__})"
     if done.returncode != 0:
         words = " ".join(done.stderr.split())[:200]
         return (
@@ -271,6 +282,10 @@ class LocalRuntime(process.ProcessGroupRuntime):
             p = Path(part)
             if p.is_absolute() and p.exists():
                 shown.append(p.parent if p.is_file() else p)
+                # the module every scaffold's launcher shares, beside the agents' folders
+                shared = (p.parent if p.is_file() else p).parent / SHARED_AGENT_MODULE
+                if shared.is_file():
+                    shown.append(shared)
         for p in dict.fromkeys(shown):
             args += ["--ro-bind", str(p), str(p)]
         args += ["--ro-bind", str(spec.public_dir), SANDBOX_PATHS["REXMLE_DATA_DIR"]]
