@@ -13,6 +13,7 @@ import numpy.typing as npt
 import SimpleITK as sitk
 
 from rexmle.errors import InvalidSubmission
+from rexmle.safe_io import check_volume
 
 #: Grid agreement a prediction must have with its test image (mm, and direction cosines).
 GRID_ATOL = 1e-3
@@ -52,29 +53,40 @@ def read_label_map(
 ) -> npt.NDArray[np.uint8]:
     """A predicted label map on the grid of the image ``reference``, as a (z, y, x) uint8 array.
 
-    Any format SimpleITK reads (NIfTI, MHA, NRRD). Some organisers' evaluations resample a
-    prediction of another size onto the ground truth; we refuse a different grid instead (a
+    NIfTI, MHA or NRRD, by its suffix. The header is checked first (``rexmle.safe_io``: size,
+    type, extensions, data length, data in the file itself), then read with the SimpleITK
+    ImageIO of that format, and the grid compared before any voxel is decoded. Some
+    organisers' evaluations resample a prediction of another size onto the ground truth; we
+    refuse a different grid instead (a
     silent resampling would score something the agent never wrote). Labels must be integers in
     ``allowed`` (``label_set`` names them in the error): every organiser's code fails on others.
     """
+    ref = image_info(reference)
+    header = check_volume(path, what, ref.GetSize())
+    reader = sitk.ImageFileReader()
+    reader.SetImageIO(header.image_io)  # the format the header check was for, not a guess
+    reader.SetFileName(str(path))
     try:
-        img = sitk.ReadImage(str(path))
+        reader.ReadImageInformation()
     except RuntimeError:
         raise InvalidSubmission(f"{what}: not a readable image (NIfTI, MHA or NRRD)") from None
-    ref = image_info(reference)
-    if img.GetDimension() != 3 or img.GetNumberOfComponentsPerPixel() != 1:
+    if reader.GetDimension() != 3 or reader.GetNumberOfComponents() != 1:
         raise InvalidSubmission(f"{what}: expected a 3-D single-channel label map")
-    if tuple(img.GetSize()) != tuple(ref.GetSize()):
+    if tuple(reader.GetSize()) != tuple(ref.GetSize()):
         raise InvalidSubmission(
-            f"{what}: size {tuple(img.GetSize())} differs from the test image's {tuple(ref.GetSize())}"
+            f"{what}: size {tuple(reader.GetSize())} differs from the test image's {tuple(ref.GetSize())}"
         )
     for name, mine, theirs in (
-        ("spacing", img.GetSpacing(), ref.GetSpacing()),
-        ("origin", img.GetOrigin(), ref.GetOrigin()),
-        ("direction", img.GetDirection(), ref.GetDirection()),
+        ("spacing", reader.GetSpacing(), ref.GetSpacing()),
+        ("origin", reader.GetOrigin(), ref.GetOrigin()),
+        ("direction", reader.GetDirection(), ref.GetDirection()),
     ):
         if not np.allclose(mine, theirs, atol=GRID_ATOL):
             raise InvalidSubmission(f"{what}: {name} differs from the test image's (same grid required)")
+    try:
+        img = reader.Execute()
+    except RuntimeError:
+        raise InvalidSubmission(f"{what}: not a readable image (NIfTI, MHA or NRRD)") from None
     arr = sitk.GetArrayViewFromImage(img)
     if arr.dtype.kind not in "iu" and (
         arr.dtype.kind != "f" or not np.isfinite(arr).all() or not np.array_equal(arr, np.round(arr))

@@ -38,11 +38,16 @@ from rexmle.graders.segmentation import micro_dice, smoothed_dice_from_counts
 
 from rexmle.errors import InvalidSubmission
 from rexmle.grading import SubmissionFormat
+from rexmle.safe_io import check_image, check_pixels
+from rexmle.safe_io import load_json as safe_load_json
 
 SHAPE = (1024, 1024)
 EPS = 1e-5
 MAX_DISTANCE = 15.0
 MAX_JSON_BYTES = 64 * 1024 * 1024
+#: A tissue mask may have at most this many pixels (16 times a 1024 x 1024 ROI: it is resized to
+#: SHAPE anyway); checked from the header before decoding.
+MAX_MASK_PIXELS = 16 * SHAPE[0] * SHAPE[1]
 TISSUE_METRICS = (
     "dice",
     *(f"dice_{n}" for n in TISSUE_CLASSES.values()),
@@ -59,9 +64,12 @@ NUCLEI_FORMAT = SubmissionFormat(id_column="image_id", file_columns={"predicted_
 
 
 def load_label_map(path: Path, what: str) -> npt.NDArray[np.uint8]:
-    """A label map as the organisers read it (PIL, resized to 1024 x 1024, nearest), values 0-5."""
+    """A label map as the organisers read it (PIL, resized to 1024 x 1024, nearest), values 0-5.
+    The header is checked first (``rexmle.safe_io``: size, TIFF pages and tags)."""
+    check_image(path, what, MAX_MASK_PIXELS, decoder="pillow")
     try:
         with Image.open(path) as im:
+            check_pixels(what, im.width, im.height, MAX_MASK_PIXELS)
             if im.mode not in ("L", "P", "I", "I;16", "I;16B", "I;16L", "1"):
                 raise InvalidSubmission(
                     f"{what}: a single-channel label map is expected, found PIL mode {im.mode}"
@@ -145,12 +153,9 @@ def read_polygons(obj: Any, classes: tuple[str, ...] | None, what: str) -> list[
 
 
 def load_json(path: Path, what: str) -> Any:
-    if path.stat().st_size > MAX_JSON_BYTES:
-        raise InvalidSubmission(f"{what}: the JSON file is larger than {MAX_JSON_BYTES // 2**20} MiB")
-    try:
-        return json.loads(path.read_bytes())
-    except (ValueError, UnicodeDecodeError) as e:
-        raise InvalidSubmission(f"{what}: not valid JSON ({e})") from e
+    """A submitted JSON file, within ``rexmle.safe_io.load_json``'s bounds (size, containers,
+    values, integer digits, nesting)."""
+    return safe_load_json(path, what, MAX_JSON_BYTES)
 
 
 def check_nuclei(case_id: str, files: dict[str, Path], classes: tuple[str, ...]) -> list[Point]:

@@ -6,7 +6,6 @@ same readers check an agent's predictions.
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from rexmle.graders import Box, class_boxes, touches
 from rexmle.graders.topology import Boxes
 
 from rexmle.errors import InvalidSubmission
+from rexmle.safe_io import load_json, read_text
 
 #: Circle of Willis labels (TopCoW 2024 release, ``constants.py``).
 LABELS: dict[int, str] = {
@@ -44,6 +44,8 @@ POSTERIOR_EDGES = ("L-Pcom", "L-P1", "R-P1", "R-Pcom")
 EDGES = {"anterior": ANTERIOR_EDGES, "posterior": POSTERIOR_EDGES}
 
 _INT = re.compile(r"\b\d+\b")
+#: A box or edge-list answer is a few hundred bytes; files beyond this are refused unread.
+MAX_ANSWER_BYTES = 64 * 1024
 
 
 def read_roi_txt(text: str, what: str = "ROI file") -> Box:
@@ -53,7 +55,7 @@ def read_roi_txt(text: str, what: str = "ROI file") -> Box:
     if len(lines) < 3:
         raise InvalidSubmission(f"{what}: expected 3 lines (spacing, size, location), found {len(lines)}")
     size, loc = (_INT.findall(lines[i]) for i in (1, 2))
-    if len(size) != 3 or len(loc) != 3:
+    if len(size) != 3 or len(loc) != 3 or any(len(v) > 18 for v in size + loc):
         raise InvalidSubmission(f"{what}: lines 2 and 3 must hold three integers each (size, location)")
     return _box([int(v) for v in size], [int(v) for v in loc], what)
 
@@ -67,17 +69,11 @@ def _box(size: Any, location: Any, what: str) -> Box:
 
 def read_box(path: Path, what: str) -> Box:
     """A predicted or ground-truth box: ``{"size": [sx, sy, sz], "location": [x, y, z]}`` as JSON
-    (integers; the organisers cast with int()), or the release's .txt form."""
-    try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidSubmission(f"{what}: cannot be read ({type(exc).__name__})") from None
+    (integers; the organisers cast with int()), or the release's .txt form. At most
+    ``MAX_ANSWER_BYTES`` (``rexmle.safe_io``: size, nesting and integer caps)."""
     if path.suffix == ".txt":
-        return read_roi_txt(text, what)
-    try:
-        obj = json.loads(text)
-    except json.JSONDecodeError:
-        raise InvalidSubmission(f"{what}: not valid JSON") from None
+        return read_roi_txt(read_text(path, what, MAX_ANSWER_BYTES), what)
+    obj = load_json(path, what, MAX_ANSWER_BYTES)
     if not isinstance(obj, dict) or set(obj) != {"size", "location"}:
         raise InvalidSubmission(f'{what}: expected exactly the keys "size" and "location"')
     for key in ("size", "location"):
@@ -96,15 +92,16 @@ def read_edges(path: Path, what: str) -> tuple[tuple[int, ...], tuple[int, ...]]
     their four edges, each 0 or 1. Returns the two vectors in TopCoW's edge order.
 
     Stricter than the research code, which accepts any YAML and compares stringified values
-    (JSON true/false then never match): here booleans and other values are refused."""
-    try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidSubmission(f"{what}: cannot be read ({type(exc).__name__})") from None
-    try:
-        obj = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError):
-        raise InvalidSubmission(f"{what}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}") from None
+    (JSON true/false then never match): here booleans and other values are refused. At most
+    ``MAX_ANSWER_BYTES``; YAML nested past the recursion limit or holding an integer too long
+    to convert is refused too."""
+    if path.suffix == ".json":
+        obj = load_json(path, what, MAX_ANSWER_BYTES)
+    else:
+        try:
+            obj = yaml.safe_load(read_text(path, what, MAX_ANSWER_BYTES))
+        except (yaml.YAMLError, RecursionError, ValueError):
+            raise InvalidSubmission(f"{what}: not valid YAML") from None
     if not isinstance(obj, dict) or set(obj) != set(EDGES):
         raise InvalidSubmission(f'{what}: expected exactly the keys "anterior" and "posterior"')
     out = []

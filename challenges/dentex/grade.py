@@ -22,6 +22,7 @@ from rexmle.graders.coco import coco_bbox_stats
 
 from rexmle.errors import InvalidSubmission
 from rexmle.grading import SubmissionFormat
+from rexmle.safe_io import load_json
 
 FORMAT = SubmissionFormat(id_column="image_id", file_columns={"predictions_json": (".json",)})
 ASPECTS = {"quadrant": 1, "enumeration": 2, "diagnosis": 3}
@@ -72,17 +73,10 @@ def parse_detections(obj: Any, what: str) -> list[Detection]:
 
 
 def check_case(case_id: str, files: dict[str, Path], public_dir: Path) -> list[Detection]:
-    path = files["predictions_json"]
+    """One image's detections, read within ``rexmle.safe_io.load_json``'s bounds (size,
+    containers, values, integer digits, nesting)."""
     what = f"case {case_id}"
-    if path.stat().st_size > MAX_BYTES:
-        raise InvalidSubmission(f"{what}: {path.name} is larger than {MAX_BYTES // 2**20} MiB")
-    try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError:
-        raise InvalidSubmission(f"{what}: {path.name} is not UTF-8 text") from None
-    except json.JSONDecodeError as exc:
-        raise InvalidSubmission(f"{what}: {path.name} is not valid JSON: {exc}") from None
-    return parse_detections(obj, what)
+    return parse_detections(load_json(files["predictions_json"], what, MAX_BYTES), what)
 
 
 def score_detections(gt: dict[str, Any], loaded: dict[str, list[Detection]]) -> dict[str, float]:

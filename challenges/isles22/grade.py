@@ -19,6 +19,7 @@ from rexmle.graders import abs_volume_difference_ml, dice, f1_from_counts, lesio
 from rexmle.errors import InvalidSubmission
 from rexmle.grading import SubmissionFormat
 from rexmle.imaging import load_nifti, voxel_volume_ml
+from rexmle.safe_io import check_volume
 
 FORMAT = SubmissionFormat(id_column="case_id", file_columns={"predicted_mask_path": (".nii.gz", ".nii")})
 METRICS = ("dice", "lesion_f1", "lesion_count_diff", "abs_volume_diff")
@@ -30,7 +31,10 @@ def expected_ids(public_dir: Path) -> list[str]:
         return [row["case_id"] for row in csv.DictReader(f)]
 
 
-def _load(path: Path, what: str) -> Any:
+def _load(path: Path, what: str, expected: tuple[int, ...]) -> Any:
+    """The predicted mask's NIfTI image (header only), after the checks that must precede
+    nibabel (``rexmle.safe_io``: nibabel reads header extensions before anything else)."""
+    check_volume(path, what, expected, formats=("NIfTI",), unreadable="not a readable NIfTI file")
     try:
         return load_nifti(path)
     except Exception as exc:
@@ -40,8 +44,8 @@ def _load(path: Path, what: str) -> Any:
 def check_case(case_id: str, files: dict[str, Path], public_dir: Path) -> np.ndarray:
     """Load the predicted mask and check it against the test DWI's grid; returns a bool mask."""
     what = f"case {case_id}"
-    pred = _load(files["predicted_mask_path"], what)
     ref = load_nifti(public_dir / "test" / f"{case_id}_dwi.nii.gz")
+    pred = _load(files["predicted_mask_path"], what, tuple(ref.shape[:3]))
     if tuple(pred.shape) != tuple(ref.shape[:3]):
         raise InvalidSubmission(
             f"{what}: mask shape {tuple(pred.shape)} differs from the test image's {tuple(ref.shape[:3])}"

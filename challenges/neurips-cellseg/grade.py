@@ -16,6 +16,7 @@ from rexmle.graders.instances import THRESHOLDS, cell_f1
 
 from rexmle.errors import InvalidSubmission
 from rexmle.grading import SubmissionFormat
+from rexmle.safe_io import check_image
 
 FORMAT = SubmissionFormat(
     id_column="image_id", file_columns={"predicted_mask_path": (".tiff", ".tif", ".png")}
@@ -23,6 +24,9 @@ FORMAT = SubmissionFormat(
 METRICS = tuple(f"f1_{t}" for t in THRESHOLDS)
 MAX_LABEL = 2**31 - 1
 Image.MAX_IMAGE_PIXELS = None  # the size is checked against the test image before decoding
+#: A file may declare at most this many times the test image's pixels (bounds the header checks;
+#: the exact shape is compared before decoding).
+SIZE_SLACK = 4
 
 
 def _expected_shape(case_id: str, public_dir: Path) -> tuple[int, int]:
@@ -40,10 +44,13 @@ def _squeeze(shape: tuple[int, ...]) -> tuple[int, ...]:
 def read_instance_map(path: Path, shape: tuple[int, int], what: str) -> npt.NDArray[np.int64 | np.int32]:
     """A predicted instance map (0 background, 1..n cells) of the test image's height x width.
 
-    TIFF (tifffile) or PNG (Pillow); singleton axes are dropped. The header's size is checked
-    before the pixels are decoded. Labels must be non-negative integers below 2**31 (the
-    official code casts to int32); a float image is accepted only if every value is integral.
+    TIFF (tifffile) or PNG (Pillow); singleton axes are dropped. The header is checked first
+    (``rexmle.safe_io.check_image``: size, TIFF pages, tags, strips and compression), and the
+    shape compared before the pixels are decoded. Labels must be non-negative integers below
+    2**31 (the official code casts to int32); a float image is accepted only if every value is
+    integral.
     """
+    check_image(path, what, SIZE_SLACK * shape[0] * shape[1], decoder="tifffile")
     try:
         if path.suffix.lower() == ".png":
             with Image.open(path) as im:

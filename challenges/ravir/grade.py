@@ -18,6 +18,7 @@ from rexmle.graders.segmentation import dice, jaccard
 
 from rexmle.errors import InvalidSubmission
 from rexmle.grading import SubmissionFormat
+from rexmle.safe_io import check_image
 
 FORMAT = SubmissionFormat(id_column="image_id", file_columns={"predicted_mask_path": (".png",)})
 METRICS = ("dice_mean", "dice_artery", "dice_vein", "jaccard_mean", "jaccard_artery", "jaccard_vein")
@@ -25,6 +26,9 @@ CLASSES = {"artery": 1, "vein": 2}
 #: Accepted encodings: value -> class id.
 ENCODINGS = ({0: 0, 1: 1, 2: 2}, {0: 0, 128: 1, 255: 2, 256: 2})
 LABELS = "0/1/2 (background/artery/vein) or 0/128/255"
+#: A mask may declare at most this many times the test image's pixels (bounds the header check;
+#: the exact size is compared before decoding).
+SIZE_SLACK = 4
 
 
 def _open_size(path: Path, what: str) -> tuple[int, int]:
@@ -62,8 +66,9 @@ def to_class_ids(arr: npt.NDArray[np.generic], what: str) -> npt.NDArray[np.uint
 def check_case(case_id: str, files: dict[str, Path], public_dir: Path) -> npt.NDArray[np.uint8]:
     what = f"case {case_id}"
     path = files["predicted_mask_path"]
-    size = _open_size(path, what)
     ref = _open_size(public_dir / "test" / "images" / f"{case_id}.png", f"test image {case_id}")
+    check_image(path, what, SIZE_SLACK * ref[0] * ref[1], decoder="pillow")
+    size = _open_size(path, what)
     if size != ref:
         raise InvalidSubmission(
             f"{what}: mask is {size[0]}x{size[1]} but the test image is {ref[0]}x{ref[1]}"

@@ -18,13 +18,22 @@ from rexmle.graders.image_quality import lncc, psnr, ssim
 
 from rexmle.errors import InvalidSubmission
 from rexmle.grading import SubmissionFormat
+from rexmle.safe_io import check_image
 
 FORMAT = SubmissionFormat(id_column="image_id", file_columns={"enhanced_image_path": (".png",)})
 METRICS = ("lncc", "ssim", "psnr")
 EIGHT_BIT = ("L", "LA", "RGB", "RGBA", "P")
+#: A prediction may declare at most this many times the test input's pixels (bounds the header
+#: check; the exact size is compared before decoding).
+SIZE_SLACK = 4
 
 
-def load_gray(path: Path, what: str) -> npt.NDArray[np.uint8]:
+def load_gray(path: Path, what: str, size: tuple[int, int] | None = None) -> npt.NDArray[np.uint8]:
+    """An 8-bit grayscale image. ``size`` (width, height): a prediction's header is checked
+    (``rexmle.safe_io.check_image``) and its size compared with the test input's before any
+    pixel is decoded."""
+    if size is not None:
+        check_image(path, what, SIZE_SLACK * size[0] * size[1], decoder="pillow")
     try:
         with Image.open(path) as img:
             if img.format != "PNG":
@@ -33,22 +42,21 @@ def load_gray(path: Path, what: str) -> npt.NDArray[np.uint8]:
                 raise InvalidSubmission(
                     f"{what}: {path.name} has mode {img.mode}; write an 8-bit grayscale PNG (mode L)"
                 )
+            if size is not None and img.size != size:
+                raise InvalidSubmission(
+                    f"{what}: image is {img.size[0]} x {img.size[1]} (width x height); "
+                    f"the test input is {size[0]} x {size[1]}"
+                )
             gray = img if img.mode == "L" else img.convert("L")
             return np.asarray(gray, dtype=np.uint8).copy()
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
         raise InvalidSubmission(f"{what}: {path.name} is not a readable PNG ({type(exc).__name__})") from None
 
 
 def check_case(case_id: str, files: dict[str, Any], public_dir: Path) -> npt.NDArray[np.uint8]:
-    what = f"case {case_id}"
-    pred = load_gray(Path(files["enhanced_image_path"]), what)
     with Image.open(public_dir / "test" / "low_quality" / f"{case_id}.png") as ref:
-        width, height = ref.size
-    if pred.shape != (height, width):
-        raise InvalidSubmission(
-            f"{what}: image is {pred.shape[1]} x {pred.shape[0]} (width x height); the test input is {width} x {height}"
-        )
-    return pred
+        size = ref.size
+    return load_gray(Path(files["enhanced_image_path"]), f"case {case_id}", size)
 
 
 def case_scores(pred: npt.NDArray[np.uint8], gt: npt.NDArray[np.uint8]) -> dict[str, float]:
