@@ -69,3 +69,20 @@ def test_cpu_budget_is_applied(probe: tuple[dict, Path]) -> None:  # type: ignor
     report, _ = probe
     assert report["env"]["OMP_NUM_THREADS"] == "2" and report["env"]["CUDA_VISIBLE_DEVICES"] == ""
     assert os.cpu_count()
+
+
+def test_without_namespaces_the_run_says_so_and_gets_a_copy(
+    home: Path, prepared: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """No bubblewrap: the run still works, warns loudly, records isolation none, and the agent's
+    data is a copy: a hard link shared the master's inode, so an agent could chmod it back and
+    rewrite the public test.csv every later run and the grader read."""
+    monkeypatch.setattr("rexmle.runtime.local.bwrap_path", lambda: None)
+    spec = runs.make_spec("isles22", "probe", synthetic=True, seed=5)
+    result = runs.execute(spec, force=True)
+    assert result.valid and result.isolation == "none"
+    assert "NOT isolated" in capfd.readouterr().err
+    report = json.loads((RunDir(runs.run_dir(spec)).sandbox / "logs" / "probe.json").read_text())
+    master = {p.stat().st_ino for p in (prepared / "public").rglob("*") if p.is_file()}
+    data_files = [f for f in report["files"] if f["path"].startswith(report["handed"]["REXMLE_DATA_DIR"])]
+    assert data_files and not {f["ino"] for f in data_files} & master
