@@ -349,6 +349,9 @@ def execute(
                 if stopped == "memory":
                     record.error = f"agent killed by the out-of-memory killer at the {spec.budgets.memory_gb:g} GiB limit"
                     say(record.error)
+                if stopped == "disk":
+                    record.error = f"agent stopped at its {spec.budgets.disk_gb:g} GiB disk budget"
+                    say(record.error)
             runtime.collect(handle, rd.submission)
             record.agent_exit_code = status.exit_code
             record.state = RunState.grading
@@ -410,6 +413,8 @@ def execute(
 
 
 def _why_stopped(status: ExitStatus) -> str | None:
+    if status.disk_exceeded:
+        return "disk"
     if status.timed_out:
         return "time_limit"
     if status.stopped:

@@ -113,7 +113,7 @@ class Result(BaseModel):
     beats_share: float | None = None
     medal: str | None = None
     llm: str | None = None
-    stopped: str | None = None  # "time_limit" | "llm_budget" | "memory": why the agent was ended
+    stopped: str | None = None  # "time_limit" | "llm_budget" | "memory" | "disk": why the agent was ended
     cost_usd: float = 0.0
     unpriced_llm_calls: int = 0
     tokens_in: int = 0

@@ -121,6 +121,11 @@ class ExitStatus(BaseModel):
     stopped: bool = False
     #: The kernel's OOM killer ended the agent at the memory limit (container runtimes).
     oom_killed: bool = False
+    #: The sandbox's files went over ``budgets.disk_gb``: the harness killed the agent and
+    #: deleted what it wrote (container runtimes).
+    disk_exceeded: bool = False
+    #: What the sandbox held at the harness's last measurement, in bytes (None: not measured).
+    disk_used_bytes: int | None = None
 
 
 @runtime_checkable

@@ -20,16 +20,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from diskhog_check import AGENTS, check_disk_hog  # tests/runtime/diskhog_check.py
 
 from rexmle import agent as agents
 from rexmle import run as runs
 from rexmle.runtime import images
-from rexmle.runtime.docker import HARNESS_LABEL, DockerRuntime
+from rexmle.runtime.docker import DISK_POLL_S, HARNESS_LABEL, DockerRuntime
 from rexmle.store import RunDir, RunSpec
 
 pytestmark = pytest.mark.docker
 
 ROOT = images.OFFLINE_ROOT
+MiB = 2**20
 
 
 @pytest.fixture(scope="module")
@@ -337,3 +339,85 @@ def test_an_interrupt_between_create_and_start_leaves_no_container(docker_home: 
     with pytest.raises(KeyboardInterrupt):
         rt.start(sandbox)
     assert not engine_containers(sandbox.run_id)
+
+
+@pytest.fixture
+def hog_home(docker_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("REXMLE_AGENTS_PATH", os.pathsep.join([os.environ["REXMLE_AGENTS_PATH"], str(AGENTS)]))
+    return docker_home
+
+
+@pytest.mark.parametrize(
+    ("plan", "rate"),
+    [([["code", 40]] * 5, 0), ([["tmp", 40], ["code", 200]], 10), ([["code", 200]], 0)],
+    ids=["fast-writer", "paced-with-tmpfs", "one-big-file"],
+)
+def test_disk_hog_is_stopped_and_its_files_deleted(
+    hog_home: Path, plan: list[list[object]], rate: float
+) -> None:
+    """0.05 GiB of disk; the hog writes 200 MiB. The fast one (five files, at disk speed) is
+    through before the first measurement; the paced one (10 MiB/s) fills 40 MiB of /tmp first:
+    the tmpfs counts, so it is stopped before its code folder alone reaches the budget, past
+    the budget by no more than a poll interval (plus the kill) of writing; one big file stops
+    at the budget itself (RLIMIT_FSIZE)."""
+    report = check_disk_hog("docker", images.client(), hog_home, plan, rate)
+    if rate:
+        assert 0 < report["overshoot"] <= rate * MiB * (DISK_POLL_S + 3), report
+    elif len(plan) > 1:
+        assert report["overshoot"] > 0, report
+    else:
+        assert report["overshoot"] <= 0 and "File too large" in report["error"], report
+
+
+def _running(run_id: str) -> list[str]:
+    """`docker ps`: the run's containers that are running."""
+    c = images.client()
+    return [x.name for x in c.containers.list(filters={"label": f"org.rexmle.run={run_id}"})]
+
+
+@pytest.mark.parametrize("why", ["deadline", "heartbeat"])
+def test_a_sigkilled_harness_leaves_no_running_container(
+    docker_home: Path, monkeypatch: pytest.MonkeyPatch, why: str
+) -> None:
+    """`rexmle run` SIGKILLed mid-run cannot stop its sandbox: the sandbox's PID 1 does, at the
+    deadline (or once the harness's heartbeat is silent) plus the grace, even though the
+    sleeper ignores SIGTERM. The remains are reaped at the next start."""
+    limit, seed = (12, 11) if why == "deadline" else (300, 12)
+    if why == "heartbeat":
+        monkeypatch.setenv("REXMLE_ORPHAN_AFTER_S", "5")
+    grace = float(os.environ["REXMLE_STOP_GRACE_S"])
+    rt = DockerRuntime()
+    rt.prepare_image(agents.get("sleeper"), 0, docker_home, docker_home / "build.log")  # not timed
+    env = {**os.environ, "REXMLE_HOME": str(docker_home)}
+    cmd = [sys.executable, "-m", "rexmle.cli", "run", "--agent", "sleeper", "--challenge", "isles22"]
+    cmd += ["--synthetic", "--runtime", "docker", "--time-limit", str(limit), "--seed", str(seed)]
+    spec = runs.make_spec(
+        "isles22", "sleeper", runtime="docker", synthetic=True, time_limit_s=limit, seed=seed
+    )
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    until = time.monotonic() + 120
+    while not _running(spec.run_id) and time.monotonic() < until and proc.poll() is None:
+        time.sleep(0.1)
+    assert _running(spec.run_id), proc.communicate(timeout=5)
+    (name,) = _running(spec.run_id)
+    box = images.client().containers.get(name)
+    box_env = dict(e.split("=", 1) for e in box.attrs["Config"]["Env"])
+    time.sleep(1.0)  # the agent is up
+    proc.kill()
+    proc.wait(timeout=10)
+    killed = time.time()
+    time.sleep(1.0)
+    assert _running(spec.run_id), "the harness's death alone stops nothing"
+    while _running(spec.run_id) and time.time() < killed + limit + 30:
+        time.sleep(0.2)
+    gone = time.time()
+    assert not _running(spec.run_id)
+    if why == "deadline":
+        init_deadline = float(box_env["REXMLE_INIT_DEADLINE"])  # the harness's deadline + 1 s
+        assert init_deadline - 0.5 <= gone <= init_deadline + grace + 3, gone - init_deadline
+    else:
+        assert 3 <= gone - killed <= 5 + 1 + grace + 3, gone - killed
+    print(f"{why}: container gone {gone - killed:.1f} s after the harness was SIGKILLed")
+    # the next start (any run) reaps what the dead harness left
+    assert name in rt.reap_stale()
+    assert not engine_containers(spec.run_id)

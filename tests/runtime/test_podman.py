@@ -10,15 +10,20 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from diskhog_check import AGENTS, check_disk_hog  # tests/runtime/diskhog_check.py
 
+from rexmle import agent as agents
 from rexmle import run as runs
 from rexmle.runtime import images
-from rexmle.runtime.docker import podman_socket
+from rexmle.runtime.docker import DISK_POLL_S, DockerRuntime, podman_socket
 
 pytestmark = pytest.mark.podman
 
@@ -77,3 +82,48 @@ def test_podman_sandbox_walls_hold(podman: object, home: Path, monkeypatch: pyte
     assert report["interfaces"] == ["lo"]
     assert not report["writes"]["/etc/rexmle-x"]["ok"] and not report["writes"]["/home/data/x"]["ok"]
     assert report["writes"]["/home/submission/x"]["ok"]
+
+
+def test_podman_disk_hog_is_stopped_and_its_files_deleted(
+    podman: object, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The disk budget under Podman: the same hog as under Docker (paced, /tmp first)."""
+    monkeypatch.setenv("REXMLE_IMAGE_ROOT", images.OFFLINE_ROOT)
+    monkeypatch.setenv("REXMLE_AGENTS_PATH", os.pathsep.join([os.environ["REXMLE_AGENTS_PATH"], str(AGENTS)]))
+    report = check_disk_hog("podman", images.client(podman_socket()), home, [["tmp", 40], ["code", 200]], 10)
+    assert 0 < report["overshoot"] <= 10 * 2**20 * (DISK_POLL_S + 3), report
+
+
+def test_podman_sandbox_ends_at_its_deadline_without_the_harness(
+    podman: object, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A harness SIGKILLed mid-run: Podman's sandbox is stopped by its own PID 1 at the
+    deadline plus the grace (the sleeper ignores SIGTERM), and reaped at the next start."""
+    monkeypatch.setenv("REXMLE_IMAGE_ROOT", images.OFFLINE_ROOT)
+    rt = DockerRuntime("podman", podman_socket())
+    rt.prepare_image(agents.get("sleeper"), 0, home, home / "build.log")  # not timed
+    limit, grace = 10, float(os.environ["REXMLE_STOP_GRACE_S"])
+    spec = runs.make_spec("isles22", "sleeper", runtime="podman", synthetic=True, time_limit_s=limit, seed=21)
+    cmd = [sys.executable, "-m", "rexmle.cli", "run", "--agent", "sleeper", "--challenge", "isles22"]
+    cmd += ["--synthetic", "--runtime", "podman", "--time-limit", str(limit), "--seed", "21"]
+    proc = subprocess.Popen(
+        cmd, env={**os.environ, "REXMLE_HOME": str(home)}, stderr=subprocess.PIPE, text=True
+    )
+    c = images.client(podman_socket())
+
+    def running() -> list[object]:
+        return list(c.containers.list(filters={"label": f"org.rexmle.run={spec.run_id}"}))
+
+    until = time.monotonic() + 120
+    while not running() and time.monotonic() < until and proc.poll() is None:
+        time.sleep(0.2)
+    (box,) = running()
+    box_env = dict(e.split("=", 1) for e in box.attrs["Config"]["Env"])  # type: ignore[attr-defined]
+    proc.kill()
+    proc.wait(timeout=10)
+    init_deadline = float(box_env["REXMLE_INIT_DEADLINE"])
+    while running() and time.time() < init_deadline + 30:
+        time.sleep(0.2)
+    assert not running()
+    assert time.time() <= init_deadline + grace + 4, time.time() - init_deadline
+    assert box.name in rt.reap_stale()  # type: ignore[attr-defined]

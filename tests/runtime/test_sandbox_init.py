@@ -140,3 +140,141 @@ def test_unreachable_gateway_is_reported_not_hung(tmp_path: Path) -> None:
     assert proc.returncode == 0
     assert out.strip() in ("RemoteDisconnected", "URLError", "ConnectionResetError")
     assert "unreachable" in err
+
+
+# -- stopping by itself: the deadline, a silent harness, SIGTERM with a grace period ----------
+
+#: An agent that ignores SIGTERM (recording that it got it), starts a grandchild that does too,
+#: writes both pids and then sleeps: only SIGKILL ends it.
+_STUBBORN = """
+import os, pathlib, signal, subprocess, sys, time
+out = pathlib.Path(sys.argv[1])
+def note(_s, _f):
+    with (out / "sigterm").open("a") as f:
+        f.write("x")
+signal.signal(signal.SIGTERM, note)
+code = "import signal,time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(600)"
+child = subprocess.Popen([sys.executable, "-c", code])
+(out / "pids").write_text(f"{os.getpid()} {child.pid}")
+while True:
+    time.sleep(0.1)
+"""
+
+
+def _stubborn(tmp_path: Path, **env: str) -> tuple[subprocess.Popen[str], list[int]]:
+    agent = tmp_path / "stubborn.py"
+    agent.write_text(_STUBBORN)
+    proc = subprocess.Popen(
+        [sys.executable, str(INIT), sys.executable, str(agent), str(tmp_path)],
+        env={**os.environ, "REXMLE_GATEWAY_PORT": str(_free_port()), **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    pids = tmp_path / "pids"
+    deadline = time.monotonic() + 20
+    while not pids.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return proc, [int(p) for p in pids.read_text().split()]
+
+
+def test_deadline_stops_an_agent_that_ignores_sigterm_after_the_grace(tmp_path: Path) -> None:
+    """At REXMLE_INIT_DEADLINE the agent's group gets one SIGTERM, SIGKILL a grace period later,
+    and PID 1 exits: nothing it started is left, whatever the agent does with SIGTERM."""
+    grace = 1.0
+    deadline = time.time() + 2.0
+    proc, pids = _stubborn(tmp_path, REXMLE_INIT_DEADLINE=f"{deadline:.3f}", REXMLE_INIT_GRACE_S=str(grace))
+    assert proc.poll() is None and time.time() < deadline, "the agent ran until the deadline"
+    _out, err = proc.communicate(timeout=deadline + grace + 10 - time.time())
+    ended = time.time()
+    assert proc.returncode == 128 + signal.SIGKILL, err
+    assert deadline + grace - 0.2 <= ended <= deadline + grace + 2.0, (ended - deadline, err)
+    assert (tmp_path / "sigterm").read_text() == "x", "exactly one SIGTERM before the SIGKILL"
+    assert "deadline reached" in err
+    assert all(_gone(pid) for pid in pids)
+
+
+def test_agent_does_not_see_the_init_settings(tmp_path: Path) -> None:
+    env = {
+        "REXMLE_INIT_DEADLINE": f"{time.time() + 60:.3f}",
+        "REXMLE_INIT_GRACE_S": "1",
+        "REXMLE_SEED": "3",
+    }
+    code = "import json,os; print(json.dumps(sorted(k for k in os.environ if k.startswith('REXMLE_'))))"
+    proc = subprocess.Popen(
+        [sys.executable, str(INIT), sys.executable, "-c", code],
+        env={**os.environ, "REXMLE_GATEWAY_PORT": str(_free_port()), **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    seen = json.loads(out)
+    assert "REXMLE_SEED" in seen and not [k for k in seen if k.startswith("REXMLE_INIT_")]
+
+
+def test_sigterm_escalates_to_sigkill_after_the_grace(tmp_path: Path) -> None:
+    """A stop from outside (the engine's SIGTERM) gets the same treatment: one SIGTERM to the
+    group, SIGKILL after the grace, even if whoever sent it never follows up."""
+    proc, pids = _stubborn(tmp_path, REXMLE_INIT_GRACE_S="1")
+    t0 = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGTERM)  # a second stop does not signal the agent again
+    assert proc.wait(timeout=15) == 128 + signal.SIGKILL
+    assert 0.9 <= time.monotonic() - t0 <= 4.0
+    assert (tmp_path / "sigterm").read_text() == "x"
+    assert all(_gone(pid) for pid in pids)
+
+
+def test_a_silent_harness_stops_the_agent(tmp_path: Path) -> None:
+    """The harness touches the heartbeat file while it lives; once it stops (a SIGKILLed
+    harness), PID 1 stops the agent after REXMLE_INIT_ORPHAN_AFTER_S."""
+    beat = tmp_path / "alive"
+    beat.touch()
+    stop = threading.Event()
+
+    def harness() -> None:
+        while not stop.wait(0.2):
+            os.utime(beat)
+
+    threading.Thread(target=harness, daemon=True).start()
+    proc, pids = _stubborn(
+        tmp_path, REXMLE_INIT_HEARTBEAT=str(beat), REXMLE_INIT_ORPHAN_AFTER_S="1.5", REXMLE_INIT_GRACE_S="0.5"
+    )
+    time.sleep(3.0)  # twice the allowance: a harness that keeps beating keeps its agent
+    assert proc.poll() is None
+    assert not (tmp_path / "sigterm").exists()
+    stop.set()
+    silent_since = time.monotonic()
+    _out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 128 + signal.SIGKILL
+    assert 1.5 <= time.monotonic() - silent_since <= 1.5 + 0.5 + 3.0
+    assert "no word from the harness" in err
+    assert all(_gone(pid) for pid in pids)
+
+
+def test_an_agent_that_finishes_in_time_keeps_its_exit_code(tmp_path: Path) -> None:
+    beat = tmp_path / "alive"
+    beat.touch()
+    env = {
+        "REXMLE_INIT_DEADLINE": f"{time.time() + 30:.3f}",
+        "REXMLE_INIT_HEARTBEAT": str(beat),
+        "REXMLE_INIT_ORPHAN_AFTER_S": "30",
+    }
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(INIT),
+            sys.executable,
+            "-c",
+            "import time; time.sleep(1.5); raise SystemExit(5)",
+        ],
+        env={**os.environ, "REXMLE_GATEWAY_PORT": str(_free_port()), **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    _out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 5 and "stopping" not in err
