@@ -421,3 +421,21 @@ def test_a_sigkilled_harness_leaves_no_running_container(
     # the next start (any run) reaps what the dead harness left
     assert name in rt.reap_stale()
     assert not engine_containers(spec.run_id)
+
+
+def test_random_kills_of_docker_runs_lose_nothing_and_resume(
+    docker_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chaos on the Docker runtime (tests/chaos.py): 20 SIGKILLs of ``rexmle run --runtime docker``
+    at random moments, then resume; afterwards no sandbox container of ours is left running."""
+    from chaos import run_chaos
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("REXMLE_HOME", str(home))
+    phases = run_chaos(home, "docker", kills=20, max_delay_s=8.0, seed=7)
+    print(f"kills by phase: {dict(phases)}")
+    client = images.client()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and client.containers.list(filters={"label": HARNESS_LABEL}):
+        time.sleep(1)
+    assert client.containers.list(filters={"label": HARNESS_LABEL}) == []
