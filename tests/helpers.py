@@ -105,3 +105,24 @@ def processes_with(token: str, settle_s: float = 5.0) -> list[int]:
         if not found or time.monotonic() >= deadline:
             return found
         time.sleep(0.1)
+
+
+def scripted_gateway_config(base_url: str, budget: Any, **extra: Any) -> Any:
+    """A gateway config whose chat and embedding aliases both go to the scripted LLM at
+    ``base_url`` (as gpt-4o-mini and text-embedding-3-small, so litellm prices them)."""
+    from pydantic import SecretStr
+
+    from rexmle.gateway.server import GatewayConfig, Route
+
+    key = SecretStr("sk-scripted")
+    routes = (
+        Route(alias="rexmle-chat", model="openai/gpt-4o-mini", api_base=base_url, api_key=key),
+        Route(
+            alias="rexmle-embed",
+            model="openai/text-embedding-3-small",
+            kind="embedding",
+            api_base=base_url,
+            api_key=key,
+        ),
+    )
+    return GatewayConfig(routes=routes, budget=budget, **extra)

@@ -19,9 +19,9 @@ from typing import Any
 
 import httpx
 import pytest
-from pydantic import SecretStr
+from helpers import scripted_gateway_config
 
-from rexmle.gateway import Budget, Gateway, GatewayConfig, LlmCall, Route, read_calls
+from rexmle.gateway import Budget, Gateway, LlmCall, read_calls
 from rexmle.gateway.scripted import Script, ScriptedLLM, requests_log
 
 SCRIPT = {
@@ -62,21 +62,7 @@ def scripted(tmp_path: Path) -> Iterator[ScriptedLLM]:
 
 
 def _gateway(llm: ScriptedLLM, tmp_path: Path, **budget: Any) -> Gateway:
-    key = SecretStr("sk-scripted")
-    config = GatewayConfig(
-        routes=(
-            Route(alias="rexmle-chat", model="openai/gpt-4o-mini", api_base=llm.base_url, api_key=key),
-            Route(
-                alias="rexmle-embed",
-                model="openai/text-embedding-3-small",
-                kind="embedding",
-                api_base=llm.base_url,
-                api_key=key,
-            ),
-        ),
-        budget=Budget(**budget),
-        upstream_retries=0,
-    )
+    config = scripted_gateway_config(llm.base_url, Budget(**budget), upstream_retries=0)
     return Gateway(
         config, tmp_path / "llm.jsonl", validator=lambda p: {"valid": True}, validate_roots=(tmp_path,)
     )

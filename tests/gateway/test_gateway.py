@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
+from helpers import scripted_gateway_config
 from pydantic import SecretStr
 
 from rexmle.errors import ConfigError
@@ -51,20 +52,7 @@ def scripted(tmp_path: Path) -> Iterator[ScriptedLLM]:
 
 
 def _config(llm: ScriptedLLM, **budget: float) -> GatewayConfig:
-    key = SecretStr("sk-scripted")
-    return GatewayConfig(
-        routes=(
-            Route(alias="rexmle-chat", model="openai/gpt-4o-mini", api_base=llm.base_url, api_key=key),
-            Route(
-                alias="rexmle-embed",
-                model="openai/text-embedding-3-small",
-                kind="embedding",
-                api_base=llm.base_url,
-                api_key=key,
-            ),
-        ),
-        budget=Budget(**budget),
-    )
+    return scripted_gateway_config(llm.base_url, Budget(**budget))  # type: ignore[no-any-return]
 
 
 @pytest.fixture

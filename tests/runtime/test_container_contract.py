@@ -11,12 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from fixed_engine import FixedEngine  # tests/runtime/fixed_engine.py
 
 from rexmle.challenge import Budgets
 from rexmle.errors import ConfigError
 from rexmle.runtime import apptainer, images
 from rexmle.runtime.base import SANDBOX_PATHS, SandboxSpec, get_runtime
-from rexmle.runtime.docker import DockerRuntime
 
 TOKEN = "rxm-token-not-for-argv"
 
@@ -41,21 +41,9 @@ def _spec(tmp_path: Path, gpus: int = 0, **env: str) -> SandboxSpec:
     )
 
 
-class _Engine(DockerRuntime):
-    """The Docker runtime with the engine flavour fixed (no engine is asked)."""
-
-    def __init__(self, podman: bool = False) -> None:
-        super().__init__("podman" if podman else "docker")
-        self._podman = podman
-
-    @property
-    def is_podman(self) -> bool:
-        return self._podman
-
-
 def test_docker_config_follows_the_contract(tmp_path: Path) -> None:
     spec = _spec(tmp_path)
-    cfg = _Engine().container_config(spec)
+    cfg = FixedEngine().container_config(spec)
     mounts = {m["Target"]: m for m in cfg["mounts"]}
     assert mounts["/home/data"]["Source"] == str(spec.public_dir.resolve())
     assert mounts["/home/data"]["ReadOnly"] and mounts["/home/instructions.md"]["ReadOnly"]
@@ -79,13 +67,15 @@ def test_docker_config_follows_the_contract(tmp_path: Path) -> None:
 
 
 def test_docker_gpus_follow_budget_or_the_sweeps_assignment(tmp_path: Path) -> None:
-    by_count = _Engine().container_config(_spec(tmp_path / "a", gpus=2))
+    by_count = FixedEngine().container_config(_spec(tmp_path / "a", gpus=2))
     (req,) = by_count["device_requests"]
     assert req["Count"] == 2 and req["Capabilities"] == [["gpu"]]
-    assigned = _Engine().container_config(_spec(tmp_path / "b", gpus=1, CUDA_VISIBLE_DEVICES="3"))
+    assigned = FixedEngine().container_config(_spec(tmp_path / "b", gpus=1, CUDA_VISIBLE_DEVICES="3"))
     (req,) = assigned["device_requests"]
     assert req["DeviceIDs"] == ["3"] and "CUDA_VISIBLE_DEVICES" not in assigned["environment"]
-    podman = _Engine(podman=True).container_config(_spec(tmp_path / "c", gpus=1, CUDA_VISIBLE_DEVICES="1"))
+    podman = FixedEngine(podman=True).container_config(
+        _spec(tmp_path / "c", gpus=1, CUDA_VISIBLE_DEVICES="1")
+    )
     assert podman["devices"] == ["nvidia.com/gpu=1"] and "device_requests" not in podman
 
 

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from fixed_engine import FixedEngine  # tests/runtime/fixed_engine.py
 
 from rexmle import run as runs
 from rexmle.runtime import docker as rt
@@ -181,7 +182,7 @@ def test_container_config_gives_pid1_the_deadline_and_the_heartbeat(
         log_path=tmp_path / "agent.log",
         image="rexmle/agent-x:1",
     )
-    runtime = _Docker()
+    runtime = FixedEngine()
     cfg = runtime.container_config(spec, deadline=1_000_000.0)
     env = cfg["environment"]
     assert env["REXMLE_INIT_DEADLINE"] == "1000001.000" and env["REXMLE_INIT_GRACE_S"] == "4"
@@ -198,16 +199,4 @@ def test_container_config_gives_pid1_the_deadline_and_the_heartbeat(
     assert writable["storage_opt"] == {"size": str(2**29)}
     assert 599 <= float(writable["environment"]["REXMLE_INIT_DEADLINE"]) - time.time() <= 602
     # Podman: no --ulimit (it would drop containers.conf's default_ulimits)
-    assert "ulimits" not in _Docker(podman=True).container_config(spec)
-
-
-class _Docker(rt.DockerRuntime):
-    """The Docker runtime with the engine flavour fixed (no engine is asked)."""
-
-    def __init__(self, podman: bool = False) -> None:
-        super().__init__("podman" if podman else "docker")
-        self._podman = podman
-
-    @property
-    def is_podman(self) -> bool:
-        return self._podman
+    assert "ulimits" not in FixedEngine(podman=True).container_config(spec)
