@@ -107,6 +107,8 @@ def test_hostile_agent_finds_no_way_out(home: Path, prepared: Path, monkeypatch:
     assert result.isolation == "namespace"
     assert result.valid and result.state.value == "done", result.reason
     assert report["gateway"] == {"ok": True, "value": "pong"}, "the gateway is the one way out"
+    validated = report["validate"]
+    assert validated["ok"] and '"valid": true' in validated["value"], validated  # /validate works from inside
     assert report["secrets_found"] == [] and report["files_scanned"] > 100
     assert report["private_visible"] == []
     assert all(not r["ok"] for r in report["targets"].values()), report["targets"]
