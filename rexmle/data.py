@@ -391,6 +391,11 @@ def _fetch_into(files: list[DataFile], raw_dir: Path, progress: ProgressFn | Non
                 )
         # pooch has verified a known hash while fetching; hash here only to record an unknown one.
         digest = known or file_digest(target)
+        if df.size_bytes is not None and target.stat().st_size != df.size_bytes:
+            raise DataError(
+                f"{df.name}: {target.stat().st_size:,} bytes, not the record's {df.size_bytes:,}; "
+                f"replace it ({by_hand(df, target)})"
+            )
         if df.md5:
             md5 = file_digest(target, "md5")
             if md5 != df.md5:

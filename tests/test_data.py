@@ -110,6 +110,19 @@ def test_fetch_wrong_pinned_checksum(server: str, tmp_path: Path) -> None:
         data.fetch([df], tmp_path)
 
 
+def test_fetch_checks_a_pinned_size_and_md5(server: str, tmp_path: Path) -> None:
+    """What a record publishes besides a sha256 (TopBrain's Zenodo listing: md5 and size) is checked."""
+    md5 = hashlib.md5(PAYLOAD).hexdigest()
+    ok = DataFile(name="e.bin", urls=[f"{server}/e.bin"], md5=md5, size_bytes=len(PAYLOAD))
+    assert data.fetch([ok], tmp_path / "ok") == {"e.bin": SHA}
+    short = DataFile(name="e.bin", urls=[f"{server}/e.bin"], size_bytes=len(PAYLOAD) + 1)
+    with pytest.raises(DataError, match=rf"{len(PAYLOAD):,} bytes, not the record's {len(PAYLOAD) + 1:,}"):
+        data.fetch([short], tmp_path / "short")
+    wrong = DataFile(name="e.bin", urls=[f"{server}/e.bin"], md5="0" * 32)
+    with pytest.raises(DataError, match=r"md5 .* differs from the record"):
+        data.fetch([wrong], tmp_path / "wrong")
+
+
 def test_fetch_resumes_an_interrupted_download(server: str, tmp_path: Path) -> None:
     df = DataFile(name="d.bin", urls=[f"{server}/d.bin"], sha256=SHA)
     _Handler.cut_first[0] = True
