@@ -268,7 +268,12 @@ _WORKER_ENV_KEEP = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "PYTHONPAT
 
 
 class WorkerDied(Exception):
-    """A grading worker ended without answering (killed, crashed, or out of time)."""
+    """A grading worker ended without answering (killed, crashed, or out of time); ``job`` is
+    the job it was given, the message the one-line reason."""
+
+    def __init__(self, job: str, reason: str) -> None:
+        super().__init__(reason)
+        self.job = job
 
 
 @dataclass
@@ -362,7 +367,7 @@ class WorkerPool:
             worker.requests.send(request)
         except OSError:
             worker.kill()
-            raise WorkerDied(f"{job}: the grading worker could not start") from None
+            raise WorkerDied(job, f"{job}: the grading worker could not start") from None
         self._busy.append(worker)
 
     def next_answer(self, describe: Callable[[str], str]) -> tuple[str, Any]:
@@ -375,7 +380,9 @@ class WorkerPool:
                 w = late[0]
                 w.kill()
                 self._busy.remove(w)
-                raise WorkerDied(f"{describe(w.job or '')}: grading took longer than its {w.limit:g} s limit")
+                raise WorkerDied(
+                    w.job or "", f"{describe(w.job or '')}: grading took longer than its {w.limit:g} s limit"
+                )
             timeout = min(w.deadline for w in self._busy) - now
             ready = connection_wait([w.answers for w in self._busy], timeout=max(0.0, timeout))
             for conn in ready:
@@ -387,7 +394,7 @@ class WorkerPool:
                     reason = self._death(w)
                     w.kill()
                     self._busy.remove(w)
-                    raise WorkerDied(f"{describe(w.job or '')}: {reason}") from None
+                    raise WorkerDied(w.job or "", f"{describe(w.job or '')}: {reason}") from None
                 self._busy.remove(w)
                 self._idle.append(w)
                 return w.job or "", answer
@@ -437,8 +444,7 @@ def _run_cases(
         try:
             _job, verdict = pool.next_answer(lambda c: f"case {c}")
         except WorkerDied as exc:
-            case_id = str(exc).split(":", 1)[0].removeprefix("case ")
-            yield case_id, False, _one_line(str(exc)), {}
+            yield exc.job, False, _one_line(str(exc)), {}
             return
         done += 1
         if progress:
