@@ -38,3 +38,17 @@ def test_tampered_public_data_invalidates_the_grade_and_is_restored(home: Path, 
     assert report.reason is not None and report.reason.startswith("tampered: public/test.csv changed")
     assert test_csv.read_bytes() == before
     assert data.check_public(root) == []
+
+
+def test_the_expected_cases_come_from_the_manifest_not_the_public_file(tmp_path: Path) -> None:
+    """Even read without the hash check, a shortened public test.csv does not shorten the test set."""
+    from rexmle import challenge, grading
+
+    ch = challenge.get("isles22")
+    root = data.prepare(ch, synthetic=True, home=tmp_path / "home")
+    full = grading.expected_ids(ch, root / "public")
+    test_csv = root / "public" / "test.csv"
+    test_csv.write_text("\n".join(test_csv.read_text().splitlines()[:2]) + "\n")
+    assert len(full) > 1
+    assert grading.expected_ids(ch, root / "public") == full
+    assert grading.public_expected_ids(ch, root / "public") == full[:1]
