@@ -4,7 +4,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 export REXMLE_HOME ?= $(HOME)/.rexmle
 
-.PHONY: install demo demo-llm test test-adversarial test-baselines test-heavy test-docker test-slurm lint typecheck bench clean
+.PHONY: install demo demo-llm test test-adversarial test-baselines test-heavy test-docker test-slurm lint typecheck bench gpu-check clean
 
 $(BIN)/rexmle: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -70,6 +70,11 @@ bench: install
 	$(BIN)/python bench/vessel_bench.py
 	$(BIN)/python bench/cellseg_bench.py
 	$(BIN)/python bench/dentex_bench.py
+
+# The CUDA path on a GPU workstation (Docker + NVIDIA Container Toolkit): the CUDA image builds,
+# the baseline trains on the GPU in Docker (synthetic ISLES'22), figures in bench/gpu-check/.
+gpu-check: install
+	bash bench/gpu_check.sh
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

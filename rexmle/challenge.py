@@ -62,6 +62,15 @@ class DataFile(Frozen):
     #: ``data/_shared/<key>/``, and link it into their own ``raw/`` (TopCoW's six tasks share one
     #: 14 GB release).
     shared: Annotated[str | None, Field(pattern=r"^[a-z0-9][a-z0-9_\-]*$")] = None
+    #: The web page a person opens to get the file in a browser (the manual route every failed
+    #: download names). Zenodo and Figshare pages, and Google Drive's, follow from the urls.
+    page: HttpUrl | None = None
+    #: A larger archive (in ``raw/``) that holds this file: when a user downloaded that instead
+    #: (SEG.A's whole Figshare article), the file is taken out of it, then verified, not downloaded.
+    inside: Annotated[str | None, Field(pattern=r"^[^/\\]+$")] = None
+    #: The folder this archive unpacks to: a user who unpacked it by hand into ``raw/`` has that
+    #: folder instead of the file, and prepare reads the folder (no download, nothing to verify).
+    unpacked_as: Annotated[str | None, Field(pattern=r"^[^/\\]+$")] = None
 
     @model_validator(mode="after")
     def _has_source(self) -> DataFile:

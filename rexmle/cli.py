@@ -142,26 +142,52 @@ def list_cmd(as_json: JsonOpt = False) -> None:
     out.print(t)
 
 
+def _gb(n_bytes: float, known: bool = True) -> str:
+    return f"{'' if known else '~'}{n_bytes / 1e9:,.1f} GB"
+
+
 @app.command()
 @one_line_errors
 def info(challenge_id: str, as_json: JsonOpt = False) -> None:
-    """Show a challenge's spec, budgets, metrics and leaderboard."""
+    """Show a challenge's source, licence, data files, prepared state, budgets, metrics and leaderboard."""
     c = challenges.get(challenge_id)
+    state = {
+        "prepared": data.is_prepared(c, paths.data_dir(c.id, False)),
+        "prepared_synthetic": data.is_prepared(c, paths.data_dir(c.id, True)),
+    }
     if as_json:
         emit_json(
             {
                 "spec": c.spec.model_dump(mode="json"),
                 "folder": str(c.folder),
+                "data_dir": str(paths.data_dir(c.id, False)),
+                **state,
                 "leaderboard": c.leaderboard.to_dict("records"),
             }
         )
         return
     s = c.spec
     out.print(
-        f"[bold]{lit(s.title)}[/] ({lit(s.id)})\n{lit(s.source.competition)} — {lit(s.source.url)} — "
-        f"licence {lit(s.source.licence)}"
+        f"[bold]{lit(s.title)}[/] ({lit(s.id)})\n{lit(s.source.competition)} — {lit(s.source.url)}\n"
+        f"licence: {lit(s.source.licence)}"
     )
     out.print(f"modality: {lit(s.modality)}; task: {lit(s.task_type)}; layout v{lit(s.layout_version)}")
+    out.print(
+        f"data: about {s.download_gb:g} GB to download; prepared: {'yes' if state['prepared'] else 'no'}; "
+        f"synthetic prepared: {'yes' if state['prepared_synthetic'] else 'no'} ({lit(paths.data_dir(c.id, False))})"
+    )
+    files = Table("file", "size", "checksum", "get it from", box=None)
+    for df in s.data:
+        check = (
+            f"sha256 {df.sha256[:12]}…"
+            if df.sha256
+            else f"md5 {df.md5}"
+            if df.md5
+            else "recorded at first use"
+        )
+        size = f"{df.size_bytes:,} B" if df.size_bytes is not None else "-"
+        files.add_row(lit(df.name), size, check, lit(data.source_page(df) or "by hand"))
+    out.print(files)
     b = s.budgets
     out.print(
         f"budget: {b.wall_time_s} s, {b.cpus} CPU, {b.memory_gb} GB, {b.gpus} GPU (synthetic: {s.synthetic_budgets.wall_time_s} s)"
@@ -175,10 +201,42 @@ def info(challenge_id: str, as_json: JsonOpt = False) -> None:
     )
 
 
+def _check_sources(ids: list[str], as_json: bool) -> None:
+    """``prepare --check``: ask every source, download nothing; exit 1 unless every file has a
+    source that answers with it."""
+    rows: list[dict[str, Any]] = []
+    downloadable: dict[str, bool] = {}
+    stuck: list[str] = []
+    for cid in ids:
+        c = challenges.get(cid)
+        for df in c.spec.data:
+            answers = data.check_sources([df])
+            rows += [{"challenge": cid, **a.model_dump()} for a in answers]
+            downloadable[df.name] = any(a.usable for a in answers)
+            if not downloadable[df.name]:
+                target = data.file_target(df, paths.data_dir(cid, False) / "raw")
+                stuck.append(
+                    f"{df.name}: no source answers with the file; get it by hand: {data.by_hand(df, target)}"
+                )
+            if not as_json:
+                for a in answers:
+                    colour = "green" if a.usable else "red"
+                    out.print(f"{lit(cid)} {lit(df.name)}: [{colour}]{lit(a.line())}[/] — {lit(a.url)}")
+    if as_json:
+        emit_json({"sources": rows, "downloadable": downloadable})
+    else:
+        for line in stuck:
+            out.print(lit(line), soft_wrap=True)
+    if stuck:
+        raise typer.Exit(1)
+
+
 @app.command()
 @one_line_errors
 def prepare(
-    challenge_id: str,
+    target: Annotated[
+        str, typer.Argument(help="A challenge id or a group: lite, 2d, 3d, all.", metavar="CHALLENGE|GROUP")
+    ],
     synthetic: SyntheticOpt = False,
     force: Annotated[
         bool, typer.Option("--force", help="Prepare again even if the manifest matches.")
@@ -186,33 +244,63 @@ def prepare(
     verify: Annotated[
         bool, typer.Option("--verify", help="Re-hash prepared files against the manifest.")
     ] = False,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check",
+            help="Ask every download source whether it answers, and with what size; download nothing.",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Download (or generate with --synthetic) and prepare a challenge's public/private data."""
-    c = challenges.get(challenge_id)
-    with progress_bar(not as_json, download=not synthetic) as prog:
-        root = data.prepare(c, synthetic=synthetic, force=force, progress=prog)
-    problems = data.verify(root) if verify else []
-    m = data.read_manifest(root)
-    assert m is not None
-    summary = {
-        "challenge": c.id,
-        "data_dir": str(root),
-        "synthetic": synthetic,
-        "n_train": m.n_train,
-        "n_test": m.n_test,
-        "problems": problems,
-    }
-    if as_json:
-        emit_json(summary)
-    else:
-        out.print(
-            f"prepared {lit(c.id)}{'@synthetic' if synthetic else ''}: {m.n_train} train / {m.n_test} test "
-            f"cases in {lit(root)}"
+    """Download (or generate with --synthetic) and prepare challenges' public/private data.
+
+    Every data file can also be saved by hand where the error message says; prepare picks it up.
+    """
+    ids = challenges.select(target)
+    if check:
+        _check_sources(ids, as_json)
+        return
+    chs = [challenges.get(cid) for cid in ids]
+    if not synthetic and not as_json:
+        plan = [f for f in data.download_plan([] if force else chs) if not f.present]
+        if plan:
+            total = sum(f.size_bytes for f in plan)
+            known = all(f.size_known for f in plan)
+            out.print(
+                f"to download: {len(plan)} file(s), {_gb(total, known)} in total, into {lit(paths.home() / 'data')}:"
+            )
+            for f in plan:
+                out.print(f"  {lit(f.challenge)} {lit(f.file.name)} {_gb(f.size_bytes, f.size_known)}")
+    summaries: list[dict[str, Any]] = []
+    failed = False
+    for c in chs:
+        with progress_bar(not as_json, download=not synthetic) as prog:
+            root = data.prepare(c, synthetic=synthetic, force=force, progress=prog)
+        problems = data.verify(root) if verify else []
+        failed = failed or bool(problems)
+        m = data.read_manifest(root)
+        assert m is not None
+        summaries.append(
+            {
+                "challenge": c.id,
+                "data_dir": str(root),
+                "synthetic": synthetic,
+                "n_train": m.n_train,
+                "n_test": m.n_test,
+                "problems": problems,
+            }
         )
-        for p in problems:
-            out.print(f"[red]{lit(p)}[/]")
-    if problems:
+        if not as_json:
+            out.print(
+                f"prepared {lit(c.id)}{'@synthetic' if synthetic else ''}: {m.n_train} train / {m.n_test} test "
+                f"cases in {lit(root)}"
+            )
+            for p in problems:
+                out.print(f"[red]{lit(p)}[/]")
+    if as_json:
+        emit_json(summaries[0] if target not in challenges.GROUPS else summaries)
+    if failed:
         raise typer.Exit(1)
 
 

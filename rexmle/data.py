@@ -20,6 +20,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import shutil
 import stat
 import time
@@ -27,7 +28,7 @@ import zipfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import pooch
@@ -245,13 +246,52 @@ def _is_web_page(content_type: str, name: str) -> bool:
     )
 
 
-def by_hand(df: DataFile, target: Path) -> str:
-    """What a user must do to get ``df`` without the downloader (one line)."""
-    how = df.manual or ""
-    if df.gdrive_id and not how:
-        how = f"open https://drive.google.com/file/d/{df.gdrive_id}/view in a browser and download it"
-    check = f"; it must have sha256 {df.sha256}" if df.sha256 else ""
-    return f"{how.rstrip('. ')}; save it as {target}{check}; then run prepare again"
+_ZENODO = re.compile(r"^https://zenodo\.org/(?:api/)?records/(\d+)/")
+_FIGSHARE_FILE = re.compile(r"^https://figshare\.com/ndownloader/(?:articles|files)/(\d+)")
+
+
+def source_page(df: DataFile) -> str | None:
+    """The page a person opens to download ``df`` in a browser: its ``page``, else the Zenodo
+    record or Google Drive file its urls point at (Figshare file urls name no article: those
+    entries give ``page``)."""
+    if df.page:
+        return str(df.page)
+    for url in map(str, df.urls):
+        if m := _ZENODO.match(url):
+            return f"https://zenodo.org/records/{m.group(1)}"
+    if df.gdrive_id:
+        return f"https://drive.google.com/file/d/{df.gdrive_id}/view"
+    return str(df.urls[0]) if df.urls else None
+
+
+def describe_file(df: DataFile, recorded: str | None = None) -> str:
+    """Size and checksums of ``df`` as a user must see them to check a copy by hand."""
+    facts = [f"{df.size_bytes:,} bytes"] if df.size_bytes is not None else []
+    if df.sha256 or recorded:
+        facts.append(f"sha256 {df.sha256 or recorded}" + ("" if df.sha256 else " (recorded at first use)"))
+    if df.md5:
+        facts.append(f"md5 {df.md5}")
+    if not (df.sha256 or recorded or df.md5):
+        facts.append("no published checksum: the first copy's sha256 is recorded and checked from then on")
+    return ", ".join(facts)
+
+
+def by_hand(df: DataFile, target: Path, recorded: str | None = None) -> str:
+    """The manual route for ``df`` (one line): what to open, where to save it, how to check it.
+    ``rexmle prepare`` picks a file saved there up without downloading it."""
+    steps = [df.manual.strip().rstrip(". ")] if df.manual else []
+    page = source_page(df)
+    if page and not (df.manual and page in df.manual):
+        steps.append(f"open {page} in a browser and download {df.name}")
+    alt = []
+    if df.inside:
+        alt.append(f"or save the larger archive that holds it as {target.parent / df.inside}")
+    if df.unpacked_as:
+        alt.append(f"or unpack it into the folder {target.parent / df.unpacked_as}")
+    return (
+        f"{'; '.join(steps)}; save it as {target} ({describe_file(df, recorded)})"
+        f"{'; ' + '; '.join(alt) if alt else ''}; then run prepare again"
+    )
 
 
 class ResumableDownloader:
@@ -341,7 +381,38 @@ def fetch(files: list[DataFile], raw_dir: Path, progress: ProgressFn | None = No
     return {df.name: result[df.name] for df in files}
 
 
+def _take_out_of(archive: Path, name: str, target: Path) -> bool:
+    """Copy the member of zip ``archive`` whose file name is ``name`` to ``target``; False
+    when the archive holds no such member."""
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            member = next(
+                (i for i in zf.infolist() if Path(i.filename).name == name and not i.is_dir()), None
+            )
+            if member is None:
+                return False
+            tmp = target.with_name(f".{name}.tmp")
+            with zf.open(member) as src, tmp.open("wb") as out:
+                shutil.copyfileobj(src, out, CHUNK)
+            os.replace(tmp, target)
+            return True
+    except zipfile.BadZipFile:
+        raise DataError(f"{archive} is not a valid zip; delete it and prepare again") from None
+
+
+def _unpacked_by_hand(df: DataFile, raw_dir: Path) -> bool:
+    folder = raw_dir / df.unpacked_as if df.unpacked_as else None
+    return folder is not None and folder.is_dir() and any(p.is_file() for p in folder.rglob("*"))
+
+
+#: What the manifest records as the source of a file a user unpacked by hand (nothing to hash).
+UNPACKED = "unpacked by hand"
+
+
 def _fetch_into(files: list[DataFile], raw_dir: Path, progress: ProgressFn | None) -> dict[str, str]:
+    """Make each of ``files`` present and verified in ``raw_dir``: a copy already there (placed
+    by hand, taken out of a larger archive, or downloaded before) is checked and kept when it is
+    right; otherwise each source is tried in turn. Every failure names the manual route."""
     if not files:
         return {}
     recorded = _recorded_hashes(raw_dir)
@@ -349,18 +420,27 @@ def _fetch_into(files: list[DataFile], raw_dir: Path, progress: ProgressFn | Non
     for df in files:
         known = df.sha256 or recorded.get(df.name)
         target = raw_dir / df.name
+        if not target.is_file() and _unpacked_by_hand(df, raw_dir):
+            result[df.name] = UNPACKED
+            continue
+        if not target.is_file() and df.inside and (raw_dir / df.inside).is_file():
+            _take_out_of(raw_dir / df.inside, df.name, target)
         errors: list[str] = []
-        urls = source_urls(df)
-        if df.manual and target.is_file():
-            # Placed by hand: verify it, never replace it with a download.
-            urls = []
-            if known and file_digest(target) != known:
+        if target.is_file():
+            have = file_digest(target)
+            if known is None or have == known:
+                _check_record(df, target, recorded.get(df.name))
+                result[df.name] = have
+                continue
+            if df.manual or not source_urls(df):  # a copy placed by hand is never replaced
                 raise DataError(
-                    f"{df.name}: the file at {target} has sha256 {file_digest(target)}, not {known}; "
-                    f"replace it ({by_hand(df, target)})"
+                    f"{df.name}: the file at {target} has sha256 {have}, not {known}; "
+                    f"replace it: {by_hand(df, target, recorded.get(df.name))}"
                 )
-        elif not urls:
-            raise DataError(f"{df.name} needs a manual step: {by_hand(df, target)}")
+            errors.append(f"the copy at {target} had sha256 {have}, not {known}")
+        urls = source_urls(df)
+        if not urls:
+            raise DataError(f"{df.name} needs a manual step: {by_hand(df, target, recorded.get(df.name))}")
         for url in urls:
             try:
                 pooch.retrieve(
@@ -375,35 +455,160 @@ def _fetch_into(files: list[DataFile], raw_dir: Path, progress: ProgressFn | Non
             except ValueError as exc:  # pooch: hash mismatch
                 target.unlink(missing_ok=True)
                 raise DataError(
-                    f"{df.name}: checksum mismatch ({' '.join(str(exc).split())[:160]}); the file was removed, run prepare again"
+                    f"{df.name}: checksum mismatch ({' '.join(str(exc).split())[:160]}); the file was removed; "
+                    f"run prepare again, or get it by hand: {by_hand(df, target, recorded.get(df.name))}"
                 ) from None
             except WebPageInstead:
                 errors.append(f"{url}: a web page instead of the file")
                 (raw_dir / f"{df.name}.part").unlink(missing_ok=True)
+            except requests.HTTPError as exc:
+                errors.append(f"{url}: HTTP {exc.response.status_code if exc.response is not None else '?'}")
             except (requests.RequestException, OSError) as exc:
                 errors.append(f"{url}: {type(exc).__name__}")
         else:
-            if urls:
-                hint = f"or get it by hand: {by_hand(df, target)}" if df.manual or df.gdrive_id else ""
-                raise DataError(
-                    f"{df.name}: download failed from every mirror ({'; '.join(errors)}); "
-                    f"check the network and retry{' ' + hint if hint else ''}"
-                )
-        # pooch has verified a known hash while fetching; hash here only to record an unknown one.
-        digest = known or file_digest(target)
-        if df.size_bytes is not None and target.stat().st_size != df.size_bytes:
             raise DataError(
-                f"{df.name}: {target.stat().st_size:,} bytes, not the record's {df.size_bytes:,}; "
-                f"replace it ({by_hand(df, target)})"
+                f"{df.name}: download failed from every source ({'; '.join(errors)}); check the network and "
+                f"retry, or get it by hand: {by_hand(df, target, recorded.get(df.name))}"
             )
-        if df.md5:
-            md5 = file_digest(target, "md5")
-            if md5 != df.md5:
-                raise DataError(f"{df.name}: md5 {md5} differs from the record's {df.md5}")
-        result[df.name] = digest
-    if any(recorded.get(k) != v for k, v in result.items()):
-        write_json_atomic(raw_dir / "downloads.json", {**recorded, **result})
+        _check_record(df, target, recorded.get(df.name))
+        # pooch has verified a known hash while fetching; hash here only to record an unknown one.
+        result[df.name] = known or file_digest(target)
+    if any(recorded.get(k) != v for k, v in result.items() if v != UNPACKED):
+        write_json_atomic(
+            raw_dir / "downloads.json", {**recorded, **{k: v for k, v in result.items() if v != UNPACKED}}
+        )
     return result
+
+
+def _check_record(df: DataFile, target: Path, recorded: str | None) -> None:
+    """What a record publishes besides a sha256 (a size, an md5) must hold too."""
+    if df.size_bytes is not None and target.stat().st_size != df.size_bytes:
+        raise DataError(
+            f"{df.name}: {target.stat().st_size:,} bytes, not the record's {df.size_bytes:,}; "
+            f"replace it: {by_hand(df, target, recorded)}"
+        )
+    if df.md5:
+        md5 = file_digest(target, "md5")
+        if md5 != df.md5:
+            raise DataError(
+                f"{df.name}: md5 {md5} differs from the record's {df.md5}; replace it: {by_hand(df, target, recorded)}"
+            )
+
+
+# --- asking the sources, without downloading ----------------------------------------------
+
+Verdict = Literal["ok", "missing", "restricted", "web page", "size differs", "error", "unreachable"]
+
+
+class SourceAnswer(BaseModel):
+    """How one source of a data file answered a one-byte range request."""
+
+    model_config = ConfigDict(frozen=True)
+
+    file: str
+    url: str
+    verdict: Verdict
+    status: int | None = None
+    #: The file's full size as the server gave it (Content-Range, else Content-Length).
+    size: int | None = None
+    #: Where redirects led, when they did; ``permanent``: a 301/308 among them (update the url).
+    moved_to: str | None = None
+    permanent: bool = False
+
+    @property
+    def usable(self) -> bool:
+        return self.verdict == "ok"
+
+    def line(self) -> str:
+        size = f", {self.size:,} bytes" if self.size is not None else ""
+        moved = ""
+        if self.moved_to:
+            moved = f", {'moved permanently' if self.permanent else 'redirected'} to {self.moved_to}"
+        status = f" (HTTP {self.status})" if self.status is not None else ""
+        return f"{self.verdict}{status}{size}{moved}"
+
+
+def _full_size(r: requests.Response) -> int | None:
+    content_range = r.headers.get("Content-Range", "")
+    if r.status_code == 206 and "/" in content_range:
+        total = content_range.rsplit("/", 1)[1].strip()
+        return int(total) if total.isdigit() else None
+    length = r.headers.get("Content-Length")
+    return int(length) if r.status_code == 200 and length and length.isdigit() else None
+
+
+def ask_source(df: DataFile, url: str, timeout: float = 20.0, max_redirects: int = 10) -> SourceAnswer:
+    """Ask ``url`` for the first byte of ``df`` (a range request: nothing more is transferred)
+    and say what came back: the file (and its size), a move, a refusal, a web page."""
+    moved_to, permanent, current = None, False, url
+    try:
+        for _ in range(max_redirects + 1):
+            with requests.get(
+                current, headers={"Range": "bytes=0-0"}, stream=True, timeout=timeout, allow_redirects=False
+            ) as r:
+                if r.is_redirect and "Location" in r.headers:
+                    permanent = permanent or r.status_code in (301, 308)
+                    current = requests.compat.urljoin(current, r.headers["Location"])
+                    moved_to = current
+                    continue
+                size = _full_size(r)
+                ans = {"file": df.name, "url": url, "status": r.status_code, "moved_to": moved_to}
+                ans |= {"permanent": permanent, "size": size}
+                if r.status_code in (401, 403):
+                    return SourceAnswer(verdict="restricted", **ans)
+                if r.status_code in (404, 410):
+                    return SourceAnswer(verdict="missing", **ans)
+                if r.status_code not in (200, 206):
+                    return SourceAnswer(verdict="error", **ans)
+                if _is_web_page(r.headers.get("Content-Type", ""), df.name):
+                    return SourceAnswer(verdict="web page", **ans)
+                if df.size_bytes is not None and size is not None and size != df.size_bytes:
+                    return SourceAnswer(verdict="size differs", **ans)
+                return SourceAnswer(verdict="ok", **ans)
+        return SourceAnswer(file=df.name, url=url, verdict="error", moved_to=moved_to, permanent=permanent)
+    except requests.RequestException:
+        return SourceAnswer(
+            file=df.name, url=url, verdict="unreachable", moved_to=moved_to, permanent=permanent
+        )
+
+
+def check_sources(files: Iterable[DataFile]) -> list[SourceAnswer]:
+    """Every source of every file, asked once (``rexmle prepare --check``)."""
+    return [ask_source(df, url) for df in files for url in source_urls(df)]
+
+
+class PlannedFile(NamedTuple):
+    """One data file a prepare needs: where it goes, whether it is there, about how big it is."""
+
+    challenge: str
+    file: DataFile
+    target: Path
+    present: bool
+    #: The recorded size, else the challenge's ``download_gb`` shared among its files.
+    size_bytes: int
+    size_known: bool
+
+
+def file_target(df: DataFile, raw_dir: Path) -> Path:
+    """Where ``df`` is saved: ``raw/<name>``, or ``data/_shared/<key>/<name>`` for a shared file."""
+    return shared_dir(raw_dir, df.shared) / df.name if df.shared else raw_dir / df.name
+
+
+def download_plan(chs: Iterable[Challenge], home: Path | None = None) -> list[PlannedFile]:
+    """The files preparing ``chs`` needs, each once (a shared release counts once), with
+    whether it is already there; challenges already prepared need none."""
+    plan: dict[Path, PlannedFile] = {}
+    for ch in chs:
+        root = paths.data_dir(ch.id, False, home)
+        if is_prepared(ch, root):
+            continue
+        share = int(ch.spec.download_gb * 1e9 / len(ch.spec.data))
+        for df in ch.spec.data:
+            target = file_target(df, root / "raw")
+            present = target.is_file() or _unpacked_by_hand(df, root / "raw")
+            size = df.size_bytes if df.size_bytes is not None else share
+            plan.setdefault(target, PlannedFile(ch.id, df, target, present, size, df.size_bytes is not None))
+    return list(plan.values())
 
 
 # --- prepare orchestration ----------------------------------------------------------------

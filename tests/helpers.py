@@ -34,10 +34,16 @@ def needs(what: str, how: str) -> None:
     pytest.skip(f"{what} is not available: {how}")
 
 
-def rexmle_cli(*args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
-    """The ``rexmle`` command in a fresh interpreter, as a user runs it."""
+def rexmle_cli(
+    *args: str, timeout: float = 900, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The ``rexmle`` command in a fresh interpreter, as a user runs it (``env``: added to ours)."""
     return subprocess.run(
-        [sys.executable, "-m", "rexmle.cli", *args], capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", "rexmle.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
     )
 
 
@@ -126,3 +132,20 @@ def scripted_gateway_config(base_url: str, budget: Any, **extra: Any) -> Any:
         ),
     )
     return GatewayConfig(routes=routes, budget=budget, **extra)
+
+
+def offline(ch: Any, base_url: str, sha256: dict[str, str] | None = None) -> Any:
+    """``ch`` with every download of its data pointed at ``base_url`` (a loopback server, or a
+    closed loopback port), Google Drive files included (their urls come first), so that no test
+    ever reaches a real host. The page a person would open stays the real one. ``sha256``: the
+    checksums of synthetic stand-ins, which then replace the real pins (md5 and size dropped)."""
+    from rexmle import challenge, data
+
+    files = []
+    for df in ch.spec.data:
+        update: dict[str, Any] = {"urls": [f"{base_url}/{df.name}"], "gdrive_id": None}
+        update["page"] = data.source_page(df)
+        if sha256 is not None:
+            update |= {"sha256": sha256[df.name], "md5": None, "size_bytes": None}
+        files.append(df.model_copy(update=update))
+    return challenge.Challenge(ch.spec.model_copy(update={"data": files}), ch.folder)

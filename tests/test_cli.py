@@ -31,6 +31,10 @@ def test_list_and_info_json() -> None:
     ]
     info = json.loads(rexmle("info", "isles22", "--json").stdout)
     assert info["spec"]["id"] == "isles22" and len(info["leaderboard"]) == 10
+    assert info["prepared"] is False and info["spec"]["source"]["licence"].startswith("CC BY-SA 4.0")
+    text = rexmle("info", "topcow-track1-task1").stdout
+    assert "licence: opendata.swiss" in text and "10,512,833,650 B" in text and "prepared: no" in text
+    assert "https://zenodo.org/records/15692630" in text and "sha256 a23d9d0f05ec" in text
 
 
 def test_unknown_challenge_is_one_line_exit_2() -> None:

@@ -136,9 +136,15 @@ def test_fetch_resumes_an_interrupted_download(server: str, tmp_path: Path) -> N
 
 
 def test_fetch_all_mirrors_down(server: str, tmp_path: Path) -> None:
-    df = DataFile(name="e.bin", urls=[f"{server}/missing/e.bin"])
-    with pytest.raises(DataError, match="every mirror"):
+    df = DataFile(name="e.bin", urls=[f"{server}/missing/e.bin", f"{server}/missing/again"])
+    with pytest.raises(DataError) as err:
         data.fetch([df], tmp_path)
+    assert str(err.value) == (
+        f"e.bin: download failed from every source ({server}/missing/e.bin: HTTP 404; {server}/missing/again: "
+        f"HTTP 404); check the network and retry, or get it by hand: open {server}/missing/e.bin in a browser "
+        f"and download e.bin; save it as {tmp_path / 'e.bin'} (no published checksum: the first copy's sha256 "
+        "is recorded and checked from then on); then run prepare again"
+    )
 
 
 # --- prepare ------------------------------------------------------------------------------
@@ -258,8 +264,8 @@ def test_manual_file_stops_prepare_with_the_instructions(tmp_path: Path) -> None
     with pytest.raises(DataError) as err:
         data.fetch([df], tmp_path)
     assert str(err.value) == (
-        f"RAVIR Dataset.zip needs a manual step: {MANUAL}; save it as {tmp_path / 'RAVIR Dataset.zip'}; "
-        f"it must have sha256 {SHA}; then run prepare again"
+        f"RAVIR Dataset.zip needs a manual step: {MANUAL}; save it as {tmp_path / 'RAVIR Dataset.zip'} "
+        f"(sha256 {SHA}); then run prepare again"
     )
 
 

@@ -1,11 +1,12 @@
 """Prepare SEG.A. 2023 from the AVT collection (Figshare article 14806362).
 
-The download (``avt_dataset.zip``) holds one zip per institution (``Dongyang.zip``, ``KiTS.zip``,
-``Rider.zip``); each of those holds ``<Institution>/<case>/<case>.nrrd`` (the CTA) and
-``<case>.seg.nrrd`` (the aortic vessel tree, any value > 0). The institution zips are written
-next to the download once, then read member by member; folders a user unpacked by hand (any depth)
-work too. Case ids are the image stems (``D1``, ``K1``, ``R1``...); the split follows the ReX-MLE
-reference (ids sorted as strings, 20% test, seed 42: 44 train / 12 test of the 56 cases).
+The download is one zip per institution (``Dongyang.zip``, ``KiTS.zip``, ``Rider.zip``; taken out
+of the whole-article zip by ``rexmle.data.fetch`` when a user downloaded that instead); each holds
+``<Institution>/<case folder>/<case>.nrrd`` (the CTA) and ``<case>.seg.nrrd`` (the aortic vessel
+tree, any value > 0), where case folders may carry spaces (``Rider/R1 (AD)/``). The zips are
+read member by member; folders a user unpacked by hand (any depth) work too. Case ids are the
+image stems (``D1``, ``K1``, ``R1``...); the split follows the ReX-MLE reference (ids sorted as
+strings, 20% test, seed 42: 44 train / 12 test of the 56 cases).
 
 Public: ``train/images/<case>.nrrd``, ``train/labels/<case>.seg.nrrd``, ``test/images/``,
 ``train.csv``, ``test.csv``, ``sample_submission/`` (an empty mask per test case). Private:
@@ -15,8 +16,6 @@ Public: ``train/images/<case>.nrrd``, ``train/labels/<case>.seg.nrrd``, ``test/i
 from __future__ import annotations
 
 import csv
-import shutil
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,33 +24,14 @@ from rexmle.data import RawFile, held_out_tables, ticker, train_test_split_ids, 
 from rexmle.errors import DataError
 from rexmle.imaging import write_empty_mask_like
 
-ARCHIVE = "avt_dataset.zip"
+#: The whole-article zip a user may have saved instead of the three institution zips.
+ARTICLE = "avt_dataset.zip"
 LABEL = ".seg.nrrd"
 SAMPLE_HEADER = ["image_id", "predicted_mask_path"]
 
 
-def _unpack_institutions(raw_dir: Path) -> None:
-    """Write each institution zip of ``avt_dataset.zip`` next to it (once; sizes checked)."""
-    archive = raw_dir / ARCHIVE
-    if not archive.exists():
-        return
-    try:
-        with zipfile.ZipFile(archive) as zf:
-            for info in zf.infolist():
-                if not info.filename.lower().endswith(".zip"):
-                    continue
-                dst = raw_dir / Path(info.filename).name
-                if dst.exists() and dst.stat().st_size == info.file_size:
-                    continue
-                with zf.open(info) as src, dst.open("wb") as out:
-                    shutil.copyfileobj(src, out, 1 << 20)
-    except zipfile.BadZipFile:
-        raise DataError(f"{archive} is not a valid zip; delete it and prepare again") from None
-
-
 def find_cases(raw_dir: Path) -> dict[str, tuple[RawFile, RawFile]]:
     """case id -> (image, label), from the institution zips and from unpacked folders."""
-    _unpack_institutions(raw_dir)
     found: dict[str, tuple[RawFile, RawFile]] = {}
 
     def add(case: str, image: RawFile, label: RawFile) -> None:
@@ -59,7 +39,7 @@ def find_cases(raw_dir: Path) -> dict[str, tuple[RawFile, RawFile]]:
             raise DataError(f"case {case} appears twice in {raw_dir}")
         found[case] = (image, label)
 
-    for inst in sorted(p for p in raw_dir.glob("*.zip") if p.name != ARCHIVE):
+    for inst in sorted(p for p in raw_dir.glob("*.zip") if p.name != ARTICLE):
         names = set(zip_members(inst))
         for n in sorted(names):
             if n.endswith(LABEL):

@@ -1,6 +1,7 @@
-"""A synthetic AVT collection in the download's form: ``avt_dataset.zip`` holding ``Dongyang.zip``,
-``KiTS.zip`` and ``Rider.zip``, each with ``<Institution>/<case>/<case>.nrrd`` (int16 CTA, HU) and
-``<case>.seg.nrrd`` (uint8 0/1), gzip-compressed NRRD as 3D Slicer writes them.
+"""A synthetic AVT collection in the download's form: the three Figshare files ``Dongyang.zip``,
+``KiTS.zip`` and ``Rider.zip``, each with ``<Institution>/<case folder>/<case>.nrrd`` (int16 CTA,
+HU) and ``<case>.seg.nrrd`` (uint8 0/1), gzip-compressed NRRD as 3D Slicer writes them. Rider's
+case folders carry a suffix with a space, as the real ones do (``Rider/R1 (AD)/R1.nrrd``).
 
 Each case is an aortic vessel tree: a descending aorta (a tube along z) that splits into two
 iliac arteries near the bottom, bright (contrast) in a noisy body. Institutions differ in voxel
@@ -9,7 +10,6 @@ spacing (all anisotropic), as the real ones do. Deterministic for a seed.
 
 from __future__ import annotations
 
-import io
 import tempfile
 import zipfile
 from pathlib import Path
@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import SimpleITK as sitk
-from rexmle.challenges.seg_a.prepare import ARCHIVE
 
 SHAPE_ZYX = (28, 40, 40)
 #: institution -> (case prefix, number of cases, spacing (x, y, z) in mm)
@@ -55,20 +54,16 @@ def _nrrd(arr: npt.NDArray[Any], spacing: tuple[float, float, float], tmp: Path)
 def generate(raw_dir: Path, spec: Any, seed: int = 0) -> Path:
     rng = np.random.default_rng(seed)
     raw_dir.mkdir(parents=True, exist_ok=True)
-    outer = io.BytesIO()
-    with tempfile.TemporaryDirectory() as t, zipfile.ZipFile(outer, "w", zipfile.ZIP_STORED) as zo:
+    with tempfile.TemporaryDirectory() as t:
         tmp = Path(t)
         for inst, (prefix, n, spacing) in INSTITUTIONS.items():
-            inner = io.BytesIO()
-            with zipfile.ZipFile(inner, "w", zipfile.ZIP_STORED) as zi:
+            with zipfile.ZipFile(raw_dir / f"{inst}.zip", "w", zipfile.ZIP_STORED) as zi:
                 for k in range(1, n + 1):
                     case = f"{prefix}{k}"
+                    folder = f"{case} (AD)" if inst == "Rider" else case
                     seg = draw_tree(rng)
                     ct = rng.normal(40.0, 25.0, SHAPE_ZYX)
                     ct[seg > 0] += 320.0
-                    zi.writestr(f"{inst}/{case}/{case}.nrrd", _nrrd(ct.astype(np.int16), spacing, tmp))
-                    zi.writestr(f"{inst}/{case}/{case}.seg.nrrd", _nrrd(seg, spacing, tmp))
-            zo.writestr(f"{inst}.zip", inner.getvalue())
-    out = raw_dir / ARCHIVE
-    out.write_bytes(outer.getvalue())
-    return out
+                    zi.writestr(f"{inst}/{folder}/{case}.nrrd", _nrrd(ct.astype(np.int16), spacing, tmp))
+                    zi.writestr(f"{inst}/{folder}/{case}.seg.nrrd", _nrrd(seg, spacing, tmp))
+    return raw_dir

@@ -189,10 +189,10 @@ def test_manual_download_messages_offline(tmp_path: Path, monkeypatch: pytest.Mo
     target = raw / "RAVIR_Dataset.zip"
     how = data.by_hand(df, target)
     assert "https://ravir.grand-challenge.org/data/" in how and "do not unpack it" in how
-    assert f"save it as {target}; it must have sha256 {df.sha256}; then run prepare again" in how
+    assert f"save it as {target} (sha256 {df.sha256}); then run prepare again" in how
     # Drive unreachable (a closed loopback port): the error says how to get the file by hand
     monkeypatch.setenv("REXMLE_GDRIVE_URL", "http://127.0.0.1:9/{id}")
-    with pytest.raises(DataError, match="download failed from every mirror") as err:
+    with pytest.raises(DataError, match="download failed from every source") as err:
         data.fetch([df], raw)
     assert "or get it by hand: Register on https://ravir.grand-challenge.org/" in str(err.value)
     # a file placed by hand is verified, never replaced

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import SimpleITK as sitk
-from helpers import public_ids, write_label_map
+from helpers import offline, public_ids, write_label_map
 from rexmle.challenges.seg_a.grade import case_scores
 
-from rexmle import challenge, data, grading
+from rexmle import challenge, data, grading, paths
 from rexmle import run as runs
 
 CID = "seg_a"
@@ -37,13 +37,43 @@ def test_prepare_keeps_the_release_layout_and_split(root: Path) -> None:
         assert not (root / "public" / "test" / "labels").exists()
         gt, img = _gt(root, c)
         assert set(np.unique(gt)) == {0, 1} and img.GetSpacing()[2] != img.GetSpacing()[0]
-    # a re-prepare from the institution zips already unpacked next to the download
-    assert sorted(p.name for p in (root / "raw").glob("*.zip")) == [
+    # the three Figshare files, read in place
+    assert sorted(p.name for p in (root / "raw").iterdir() if p.suffix == ".zip") == [
         "Dongyang.zip",
         "KiTS.zip",
         "Rider.zip",
-        "avt_dataset.zip",
     ]
+
+
+@pytest.mark.parametrize("route", ["article zip", "unpacked folders"])
+def test_the_whole_article_zip_or_hand_unpacked_folders_need_no_download(
+    root: Path, tmp_path: Path, route: str
+) -> None:
+    """A user who saved Figshare's whole-article zip, or unpacked the three zips by hand (case
+    folders with spaces), prepares the same split without any download being tried."""
+    import zipfile
+
+    synthetic = root / "raw"
+    shas = {p.name: data.file_digest(p) for p in synthetic.glob("*.zip")}
+    ch = offline(challenge.get(CID), "http://127.0.0.1:9", shas)  # a closed port: any download fails
+    raw = paths.data_dir(CID, False, tmp_path) / "raw"
+    raw.mkdir(parents=True)
+    if route == "article zip":
+        with zipfile.ZipFile(raw / "avt_dataset.zip", "w") as zf:
+            for name in shas:
+                zf.write(synthetic / name, name)
+    else:
+        for name in shas:
+            with zipfile.ZipFile(synthetic / name) as zf:
+                zf.extractall(raw)
+        assert (raw / "Rider" / "R1 (AD)" / "R1.nrrd").is_file()
+    got = data.prepare(ch, home=tmp_path)
+    assert public_ids(got) == public_ids(root) and public_ids(got, "train.csv") == public_ids(
+        root, "train.csv"
+    )
+    m = data.read_manifest(got)
+    assert m is not None
+    assert m.sources == (shas if route == "article zip" else dict.fromkeys(shas, data.UNPACKED))
 
 
 def test_case_scores_by_hand() -> None:
