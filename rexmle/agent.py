@@ -263,7 +263,8 @@ is a well-formed submission. Checks the format on public files only; it never re
 import json, os, sys, urllib.error, urllib.request
 
 folder = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.environ["REXMLE_SUBMISSION_DIR"])
-url, token = os.environ.get("REXMLE_VALIDATE_URL"), os.environ.get("REXMLE_LLM_API_KEY", "")
+url = os.environ.get("REXMLE_VALIDATE_URL")
+token = os.environ.get("REXMLE_VALIDATE_TOKEN") or os.environ.get("REXMLE_LLM_API_KEY", "")
 if not url:
     sys.exit("validate-submission: this run has no validation endpoint (REXMLE_VALIDATE_URL unset)")
 req = urllib.request.Request(url, data=json.dumps({"submission_dir": folder}).encode(),

@@ -106,10 +106,23 @@ class GradingLimits(Frozen):
     case_time_s: Annotated[float, Field(gt=0)] = 120.0
 
 
+#: How a metric turns per-case results into the submission's value: ``mean`` or ``median`` of a
+#: per-case value, or ``pooled`` (computed over all test cases at once: counts summed before an
+#: F1, a correlation over the set, COCO AP, a root mean square).
+Aggregation = Literal["mean", "median", "pooled"]
+
+AGGREGATION_TEXT: dict[str, str] = {
+    "mean": "mean over the test cases",
+    "median": "median over the test cases",
+    "pooled": "computed over all test cases together",
+}
+
+
 class Metric(Frozen):
     name: str
     direction: Direction
-    aggregation: Literal["mean", "median"] = "mean"
+    aggregation: Aggregation = "mean"
+    #: Part of the leaderboard rank (mean position over the ranked metrics); others are reported only.
     ranked: bool = True
     description: str = ""
 

@@ -486,6 +486,26 @@ def public_expected_ids(challenge: Challenge, public_dir: Path) -> list[str]:
         return [row[mod.FORMAT.id_column] for row in csv.DictReader(f)]
 
 
+def check_repeated_values(cases: dict[str, dict[str, Any]], fmt: SubmissionFormat, test_csv: Path) -> None:
+    """A value column the submission shares with the public ``test.csv`` (TopCoW's and TopBrain's
+    ``modality``) must repeat that case's value there: a column nothing checks would be a column
+    an agent can get wrong without being told."""
+    if not fmt.value_columns or not test_csv.is_file():
+        return
+    with test_csv.open(newline="") as f:
+        reader = csv.DictReader(f)
+        shared = [c for c in fmt.value_columns if c in (reader.fieldnames or ())]
+        if not shared:
+            return
+        for row in reader:
+            case = cases.get(row.get(fmt.id_column, ""))
+            for col in shared:
+                if case is not None and case[col] != row[col].strip():
+                    raise InvalidSubmission(
+                        f"case {row[fmt.id_column]}: {col} is {case[col]!r}, but test.csv says {row[col].strip()!r}"
+                    )
+
+
 def _evaluate(
     challenge: Challenge,
     submission_dir: Path,
@@ -498,6 +518,7 @@ def _evaluate(
     try:
         ids = expected_ids(challenge, public_dir)
         cases = read_submission(submission_dir, mod.FORMAT, ids)
+        check_repeated_values(cases, mod.FORMAT, public_dir / "test.csv")
     except InvalidSubmission as exc:
         return GradeReport(valid=False, reason=_one_line(str(exc)))
     limits = challenge.spec.grading

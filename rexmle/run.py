@@ -10,6 +10,7 @@ written last, so a crash at any point leaves a record that says where it stopped
 from __future__ import annotations
 
 import contextlib
+import csv
 import fcntl
 import json
 import os
@@ -26,7 +27,7 @@ import pandas as pd
 from rexmle import agent as agents
 from rexmle import challenge as challenges
 from rexmle import data, grading, paths, ranking
-from rexmle.challenge import Budgets, Challenge
+from rexmle.challenge import AGGREGATION_TEXT, Budgets, Challenge
 from rexmle.errors import ConfigError, RexmleError
 from rexmle.gateway.meter import Budget, summarise
 from rexmle.runtime import ExitStatus, SandboxSpec, get_runtime
@@ -51,8 +52,22 @@ def render_instructions(
     agent: agents.Agent | None = None,
     settings: dict[str, Any] | None = None,
     isolated: bool = False,
+    public_dir: Path | None = None,
 ) -> str:
+    """The task statement every agent gets: the parts that must agree with the grader (the files
+    to write, each metric's direction and aggregation, the format check, the budgets) rendered
+    from challenge.yaml and the grader's ``FORMAT``; the domain prose from description.md.
+    ``public_dir``: the prepared public folder, whose ``test.csv`` header says which value
+    columns repeat it."""
+    test_columns: list[str] = []
+    if public_dir is not None and (public_dir / "test.csv").is_file():
+        with (public_dir / "test.csv").open(newline="") as f:
+            test_columns = [c.strip() for c in next(csv.reader(f), [])]
     return _template().render(
+        fmt=challenge.module("grade").FORMAT,
+        test_columns=test_columns,
+        metrics=challenge.spec.metrics,
+        aggregation_text=AGGREGATION_TEXT,
         challenge=challenge,
         budgets=budgets,
         synthetic=synthetic,
@@ -268,6 +283,7 @@ def execute(
                 ag,
                 settings,
                 isolated=runtime.isolation != "none",
+                public_dir=data_root / "public",
             )
             deadline = time.time() + spec.budgets.wall_time_s
             env = {
@@ -292,26 +308,28 @@ def execute(
             with contextlib.ExitStack() as llm_stack:
                 gateway = None
                 socket_dir: Path | None = None
-                if ag.spec.uses_llm:
-                    if runtime.gateway_via_socket:  # short path: a Unix socket path has ~100 bytes
-                        socket_dir = Path(tempfile.mkdtemp(prefix=f"rexmle-{spec.run_id[:12]}-"))
-                        socket_dir.chmod(0o755)
-                        llm_stack.callback(shutil.rmtree, socket_dir, True)
-                    roots = {seen[k]: host[k] for k in ("REXMLE_SUBMISSION_DIR", "REXMLE_CODE_DIR")}
-                    gateway = llm_stack.enter_context(
-                        _gateway_for(
-                            spec,
-                            ag,
-                            ch,
-                            rd,
-                            data_root,
-                            roots,
-                            log_llm_bodies,
-                            socket_dir / "gateway.sock" if socket_dir else None,
-                        )
+                # every agent gets the gateway: LLM calls for those that use one, and for all
+                # the one format check, `validate-submission`
+                if runtime.gateway_via_socket:  # short path: a Unix socket path has ~100 bytes
+                    socket_dir = Path(tempfile.mkdtemp(prefix=f"rexmle-{spec.run_id[:12]}-"))
+                    socket_dir.chmod(0o755)
+                    llm_stack.callback(shutil.rmtree, socket_dir, True)
+                roots = {seen[k]: host[k] for k in ("REXMLE_SUBMISSION_DIR", "REXMLE_CODE_DIR")}
+                gateway = llm_stack.enter_context(
+                    _gateway_for(
+                        spec,
+                        ag,
+                        ch,
+                        rd,
+                        data_root,
+                        roots,
+                        log_llm_bodies,
+                        socket_dir / "gateway.sock" if socket_dir else None,
                     )
-                    inside = f"http://127.0.0.1:{SANDBOX_GATEWAY_PORT}" if socket_dir else gateway.url
-                    env.update(_llm_env(ag, gateway, inside))
+                )
+                inside = f"http://127.0.0.1:{SANDBOX_GATEWAY_PORT}" if socket_dir else gateway.url
+                env.update(_gateway_env(ag, gateway, inside))
+                if ag.spec.uses_llm:
                     say(f"LLM gateway on {gateway.url} ({spec.llm}: {spec.model})")
                 sandbox = SandboxSpec(
                     run_id=spec.run_id,
@@ -432,7 +450,7 @@ def _gateway_for(
     log_bodies: bool = False,
     unix_socket: Path | None = None,
 ) -> contextlib.AbstractContextManager[Any]:
-    from rexmle.gateway.session import open_gateway
+    from rexmle.gateway.session import open_gateway, open_validation_service
 
     public = data_root / "public"
 
@@ -440,7 +458,14 @@ def _gateway_for(
         report = grading.validate(ch, folder, public)
         return {"valid": report.valid, "reason": report.reason, "n_cases": report.n_cases}
 
-    assert spec.llm is not None and spec.model is not None
+    if spec.llm is None:
+        return open_validation_service(
+            ledger=rd.path / "llm.jsonl",
+            validator=validator,
+            validate_roots=validate_roots,
+            unix_socket=unix_socket,
+        )
+    assert spec.model is not None
     return open_gateway(
         mode=spec.llm,
         model=spec.model,
@@ -461,9 +486,14 @@ def _gateway_for(
     )
 
 
-def _llm_env(ag: agents.Agent, gateway: Any, url: str) -> dict[str, str]:
-    """The gateway as the agent sees it (``url``): generic REXMLE_* variables plus the scaffold's own."""
+def _gateway_env(ag: agents.Agent, gateway: Any, url: str) -> dict[str, str]:
+    """The gateway as the agent sees it (``url``): the format check for every agent; for an LLM
+    agent also the generic REXMLE_LLM_* variables plus the scaffold's own."""
     from rexmle.gateway.server import CHAT_ALIAS, EMBEDDING_ALIAS
+
+    validate = {"REXMLE_VALIDATE_URL": url + "/validate", "REXMLE_VALIDATE_TOKEN": gateway.token}
+    if not ag.spec.uses_llm:
+        return validate
 
     values = {
         "base_url": url + "/v1",
@@ -477,7 +507,7 @@ def _llm_env(ag: agents.Agent, gateway: Any, url: str) -> dict[str, str]:
         "REXMLE_LLM_API_KEY": values["token"],
         "REXMLE_LLM_MODEL": CHAT_ALIAS,
         "REXMLE_EMBEDDING_MODEL": EMBEDDING_ALIAS,
-        "REXMLE_VALIDATE_URL": values["validate_url"],
+        **validate,
     }
     env.update({k: v.format(**values) for k, v in ag.spec.llm_env.items()})
     return env

@@ -93,7 +93,8 @@ class Route(BaseModel):
 class GatewayConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    routes: tuple[Route, ...] = Field(min_length=1)
+    #: Empty for a run whose agent uses no LLM: the gateway then only serves ``/validate``.
+    routes: tuple[Route, ...] = ()
     budget: Budget = Budget()
     log_bodies: bool = False
     host: str = "127.0.0.1"

@@ -90,3 +90,25 @@ def open_gateway(
         )
         stack.enter_context(gateway)
         yield gateway
+
+
+@contextlib.contextmanager
+def open_validation_service(
+    *,
+    ledger: Path,
+    validator: Validator,
+    validate_roots: ValidateRoots = (),
+    unix_socket: Path | None = None,
+) -> Iterator[Gateway]:
+    """The gateway with no model behind it, for agents that use no LLM: ``validate-submission``
+    is the same command, behind the same token and address, for every agent and runtime; a
+    chat call is refused as a call to an unknown model."""
+    gateway = Gateway(
+        GatewayConfig(routes=()),
+        ledger,
+        validator=validator,
+        validate_roots=validate_roots,
+        unix_socket=unix_socket,
+    )
+    with gateway:
+        yield gateway

@@ -29,7 +29,10 @@ def test_environment_is_an_allow_list(probe: tuple[dict, Path]) -> None:  # type
     env = report["env"]
     blob = json.dumps(env)
     assert "secret" not in blob
-    assert not any(k.endswith(("_API_KEY", "_TOKEN")) for k in env)
+    # the one credential: the run's own gateway token for `validate-submission` (made for this
+    # run, worthless after it), never a provider's key
+    assert not any(k.endswith(("_API_KEY", "_TOKEN")) for k in env if k != "REXMLE_VALIDATE_TOKEN")
+    assert env["REXMLE_VALIDATE_TOKEN"].startswith("rxm-")
     assert "REXMLE_HOME" not in env
     assert set(report["handed"]) >= {
         "REXMLE_DATA_DIR",
@@ -63,6 +66,16 @@ def test_data_is_the_public_folder_read_only(probe: tuple[dict, Path]) -> None: 
     seen = {Path(f["path"][len(data_dir) :]) for f in data_files}
     assert seen == public
     assert report["writable_flag"] is False
+
+
+def test_an_agent_without_an_llm_checks_its_format_with_the_same_command(
+    probe: tuple[dict, Path],  # type: ignore[type-arg]
+) -> None:
+    """The probe agent (no LLM) ran `validate-submission` on the sample submission it copied."""
+    spec = runs.make_spec("isles22", "probe", synthetic=True)
+    check = json.loads((RunDir(runs.run_dir(spec)).sandbox / "logs" / "validate.json").read_text())
+    assert check["rc"] == 0, check
+    assert json.loads(check["stdout"]) == {"valid": True, "reason": None, "n_cases": 5}
 
 
 def test_cpu_budget_is_applied(probe: tuple[dict, Path]) -> None:  # type: ignore[type-arg]
