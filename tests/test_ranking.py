@@ -77,3 +77,63 @@ def test_isles22_leaderboard_positions_reproduce(isles) -> None:  # type: ignore
         r = rank_against(metrics, others, dirs)
         for m in dirs:
             assert r.positions[m] == row[f"{m}_position"], (i, m)
+
+
+# --- medals and the median, worked out by hand -------------------------------------------------
+
+
+def _two_metric_board(stored: list[float]) -> pd.DataFrame:
+    """Metrics `a` and `b` (higher is better), row i scoring n - i on both: a value of
+    n - p + 1.5 is beaten by exactly p - 1 rows, so it sits at position p."""
+    n = len(stored)
+    scores = [float(n - i) for i in range(n)]
+    return pd.DataFrame(
+        {
+            "rank": range(1, n + 1),
+            "team": list("abcdefgh"[:n]),
+            "mean_position": stored,
+            "a": scores,
+            "b": scores,
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("stored", "positions", "medal", "above_median"),
+    [
+        # odd N = 5, stored sorted [1, 2, 3, 4, 5]: gold <= 1, silver <= 2, bronze <= 3; median
+        # row index 5 // 2 = 2 -> 3
+        ([3.0, 1.0, 5.0, 2.0, 4.0], (1, 1), "gold", True),
+        ([3.0, 1.0, 5.0, 2.0, 4.0], (1, 2), "silver", True),  # 1.5
+        ([3.0, 1.0, 5.0, 2.0, 4.0], (2, 2), "silver", True),
+        ([3.0, 1.0, 5.0, 2.0, 4.0], (3, 3), "bronze", True),  # bronze and the median are <=
+        ([3.0, 1.0, 5.0, 2.0, 4.0], (3, 4), None, False),  # 3.5
+        # even N = 4, stored sorted [1, 2, 3, 4]: the median row is index 4 // 2 = 2 -> 3, not 2
+        ([4.0, 3.0, 2.0, 1.0], (2, 3), "bronze", True),  # 2.5
+        ([4.0, 3.0, 2.0, 1.0], (3, 3), "bronze", True),
+        ([4.0, 3.0, 2.0, 1.0], (3, 4), None, False),  # 3.5: past bronze (<= 3) and the median
+        # ties: a stored value equal to the submission's counts as reached
+        ([2.0, 2.0, 2.0], (2, 2), "gold", True),
+    ],
+)
+def test_medals_and_median_by_hand(
+    stored: list[float], positions: tuple[int, int], medal: str | None, above_median: bool
+) -> None:
+    n = len(stored)
+    values = {k: n - p + 1.5 for k, p in zip("ab", positions, strict=True)}
+    r = rank_against(values, _two_metric_board(stored), {"a": "higher_better", "b": "higher_better"})
+    assert (r.positions["a"], r.positions["b"]) == positions
+    assert r.mean_position == sum(positions) / 2
+    assert r.medal == medal and r.above_median is above_median
+    assert r.rank == 1 + sum(s < r.mean_position for s in stored)
+
+
+def test_lower_better_positions_count_strictly_smaller_values() -> None:
+    board = pd.DataFrame(
+        {"rank": [1, 2, 3], "team": list("abc"), "mean_position": [1.0, 2.0, 3.0], "hd": [1.0, 2.0, 2.0]}
+    )
+    assert rank_against({"hd": 2.0}, board, {"hd": "lower_better"}).positions == {"hd": 2}  # ties share 2nd
+    assert rank_against({"hd": 0.5}, board, {"hd": "lower_better"}).positions == {"hd": 1}
+    assert rank_against({"hd": 9.0}, board, {"hd": "lower_better"}).positions == {"hd": 4}
+    r = rank_against({"hd": float("nan")}, board, {"hd": "lower_better"})
+    assert r.positions == {"hd": 4} and r.percentile == 0.0 and r.beats_share == 0.0
