@@ -23,9 +23,8 @@ cannot be a mean of per-case numbers. Such a module defines, instead of ``score_
                            must then be small and picklable: it travels back from the pool
                            workers); called once, in the parent, after every case passed
 
-Everything generic lives here: reading ``submission.csv``, the id set, path safety (no
-absolute paths, nothing that resolves outside the submission directory, symlinks
-included), and turning every failure into ``valid: false`` with a one-line reason. No byte
+The submission table (``submission.csv``, the id set, path safety) is read by
+``rexmle.submission``; here every failure becomes ``valid: false`` with a one-line reason. No byte
 of a submitted file is decoded in the caller's process: each case is checked and scored in
 a disposable worker (``rexmle.grade_worker``) with an address-space cap and a wall limit
 (``challenge.yaml``'s ``grading:``), one case per worker in flight, so memory is bounded by
@@ -44,8 +43,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.connection import wait as connection_wait
 from pathlib import Path
@@ -56,22 +55,29 @@ from pydantic import BaseModel, ConfigDict
 from rexmle import grade_worker
 from rexmle.challenge import Challenge, challenge_module
 from rexmle.errors import InvalidSubmission
+from rexmle.submission import (
+    EXTRA_ROWS_READ,
+    MAX_CSV_BYTES,
+    SUBMISSION_CSV,
+    SubmissionFormat,
+    check_repeated_values,
+    read_submission,
+    resolve_member,
+)
 
-SUBMISSION_CSV = "submission.csv"
-MAX_CSV_BYTES = 16 * 1024 * 1024
-#: Rows read beyond the number of test cases before a CSV is refused unread.
-EXTRA_ROWS_READ = 100
-
-
-@dataclass(frozen=True)
-class SubmissionFormat:
-    id_column: str
-    file_columns: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    value_columns: tuple[str, ...] = ()
-
-    @property
-    def columns(self) -> list[str]:
-        return [self.id_column, *self.file_columns, *self.value_columns]
+__all__ = [  # the submission table's names, re-exported for challenges written against this module
+    "EXTRA_ROWS_READ",
+    "MAX_CSV_BYTES",
+    "SUBMISSION_CSV",
+    "GradeReport",
+    "InvalidSubmission",
+    "SubmissionFormat",
+    "check_repeated_values",
+    "grade",
+    "read_submission",
+    "resolve_member",
+    "validate",
+]
 
 
 class GradeReport(BaseModel):
@@ -90,112 +96,6 @@ ProgressFn = Callable[[int, int], None]
 def _one_line(text: str, limit: int = 300) -> str:
     line = " ".join(str(text).split())
     return line if len(line) <= limit else line[: limit - 1] + "…"
-
-
-def _inside(path: Path, root: Path) -> bool:
-    try:
-        path.relative_to(root)
-    except ValueError:
-        return False
-    return True
-
-
-def resolve_member(submission_dir: Path, rel: str, what: str) -> Path:
-    """Resolve a path written in the CSV, refusing anything that leaves the submission dir."""
-    if not rel or rel.strip() != rel:
-        raise InvalidSubmission(f"{what}: empty path or surrounding whitespace: {rel!r}")
-    if "\x00" in rel or os.path.isabs(rel) or rel.startswith("~"):
-        raise InvalidSubmission(f"{what}: path must be relative to the submission folder: {rel!r}")
-    root = submission_dir.resolve()
-    candidate = submission_dir / rel
-    resolved = candidate.resolve()
-    if not _inside(resolved, root):
-        kind = "symlink" if any(p.is_symlink() for p in [candidate, *candidate.parents]) else "path"
-        raise InvalidSubmission(f"{what}: {kind} {rel!r} leaves the submission folder")
-    if not resolved.exists():
-        raise InvalidSubmission(f"{what}: file {rel!r} does not exist")
-    if not resolved.is_file():
-        raise InvalidSubmission(f"{what}: {rel!r} is not a regular file")
-    return resolved
-
-
-def read_submission(
-    submission_dir: Path, fmt: SubmissionFormat, expected_ids: list[str]
-) -> dict[str, dict[str, Any]]:
-    """Parse and check ``submission.csv``; returns case_id -> {column: Path | str}.
-
-    Rows are streamed and reading stops ``EXTRA_ROWS_READ`` rows past the number of test cases
-    (enough to name a repeated or unknown id in the reason), so a 16 MiB file of millions of tiny rows costs microseconds, not gigabytes. Header names and
-    cells are stripped of surrounding whitespace (``image_id, quality_score`` is the same
-    header as ``image_id,quality_score``), as every cell is before it is checked."""
-    if not submission_dir.is_dir():
-        raise InvalidSubmission(f"submission folder {submission_dir} does not exist")
-    csv_path = resolve_member(submission_dir, SUBMISSION_CSV, SUBMISSION_CSV)
-    if csv_path.stat().st_size > MAX_CSV_BYTES:
-        raise InvalidSubmission(f"{SUBMISSION_CSV} is larger than {MAX_CSV_BYTES // 2**20} MiB")
-    expected = set(expected_ids)
-    raw_rows: list[tuple[int, list[str]]] = []
-    try:
-        with csv_path.open(encoding="utf-8-sig", newline="") as f:
-            reader = csv.reader(f)
-            header = [h.strip() for h in next(reader, [])]
-            for fields in reader:
-                if not fields:  # a blank line, as csv.DictReader skips it
-                    continue
-                if len(raw_rows) >= len(expected) + EXTRA_ROWS_READ:
-                    raise InvalidSubmission(
-                        f"{SUBMISSION_CSV} has far more rows than the {len(expected)} test case(s)"
-                    )
-                raw_rows.append((reader.line_num, fields))
-    except UnicodeDecodeError:
-        raise InvalidSubmission(f"{SUBMISSION_CSV} is not UTF-8 text") from None
-    except csv.Error as exc:
-        raise InvalidSubmission(f"{SUBMISSION_CSV} is not a readable CSV: {exc}") from None
-    missing_cols = [c for c in fmt.columns if c not in header]
-    if missing_cols:
-        raise InvalidSubmission(
-            f"{SUBMISSION_CSV} lacks column(s) {', '.join(missing_cols)} (header: {', '.join(header) or 'empty'})"
-        )
-    extra_cols = [c for c in header if c not in fmt.columns]
-    if extra_cols:
-        raise InvalidSubmission(f"{SUBMISSION_CSV} has unexpected column(s) {', '.join(extra_cols)}")
-    if len(set(header)) != len(header):
-        raise InvalidSubmission(f"{SUBMISSION_CSV} repeats a column name")
-    if not raw_rows:
-        raise InvalidSubmission(f"{SUBMISSION_CSV} has no rows")
-    rows: list[dict[str, str]] = []
-    for line, fields in raw_rows:
-        if len(fields) > len(header):
-            raise InvalidSubmission(f"{SUBMISSION_CSV} line {line}: more fields than columns")
-        rows.append({col: (fields[k].strip() if k < len(fields) else "") for k, col in enumerate(header)})
-    out: dict[str, dict[str, Any]] = {}
-    for (line, _fields), row in zip(raw_rows, rows, strict=True):
-        case_id = row[fmt.id_column]
-        if not case_id:
-            raise InvalidSubmission(f"{SUBMISSION_CSV} line {line}: empty {fmt.id_column}")
-        if case_id in out:
-            raise InvalidSubmission(f"{SUBMISSION_CSV}: {fmt.id_column} {case_id!r} appears more than once")
-        out[case_id] = {col: row[col] for col in fmt.value_columns}
-    missing = sorted(expected - set(out))
-    if missing:
-        more = f" (+{len(missing) - 3} more)" if len(missing) > 3 else ""
-        raise InvalidSubmission(
-            f"missing {len(missing)} of {len(expected)} test case(s): {', '.join(missing[:3])}{more}"
-        )
-    extra = sorted(set(out) - expected)
-    if extra:
-        more = f" (+{len(extra) - 3} more)" if len(extra) > 3 else ""
-        raise InvalidSubmission(f"unknown case id(s) not in the test set: {', '.join(extra[:3])}{more}")
-    for row in rows:
-        case_id = row[fmt.id_column]
-        for col, suffixes in fmt.file_columns.items():
-            rel = row[col]
-            what = f"case {case_id}"
-            path = resolve_member(submission_dir, rel, what)
-            if suffixes and not any(rel.lower().endswith(s) for s in suffixes):
-                raise InvalidSubmission(f"{what}: {col} {rel!r} must end with {' or '.join(suffixes)}")
-            out[case_id][col] = path
-    return out
 
 
 # --- per-case work, run in disposable worker processes -----------------------------------
@@ -484,26 +384,6 @@ def public_expected_ids(challenge: Challenge, public_dir: Path) -> list[str]:
         return list(mod.expected_ids(public_dir))
     with (public_dir / "test.csv").open(newline="") as f:
         return [row[mod.FORMAT.id_column] for row in csv.DictReader(f)]
-
-
-def check_repeated_values(cases: dict[str, dict[str, Any]], fmt: SubmissionFormat, test_csv: Path) -> None:
-    """A value column the submission shares with the public ``test.csv`` (TopCoW's and TopBrain's
-    ``modality``) must repeat that case's value there: a column nothing checks would be a column
-    an agent can get wrong without being told."""
-    if not fmt.value_columns or not test_csv.is_file():
-        return
-    with test_csv.open(newline="") as f:
-        reader = csv.DictReader(f)
-        shared = [c for c in fmt.value_columns if c in (reader.fieldnames or ())]
-        if not shared:
-            return
-        for row in reader:
-            case = cases.get(row.get(fmt.id_column, ""))
-            for col in shared:
-                if case is not None and case[col] != row[col].strip():
-                    raise InvalidSubmission(
-                        f"case {row[fmt.id_column]}: {col} is {case[col]!r}, but test.csv says {row[col].strip()!r}"
-                    )
 
 
 def _evaluate(

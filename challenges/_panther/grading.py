@@ -27,8 +27,8 @@ import SimpleITK as sitk
 from rexmle.graders import surfel_scores
 
 from rexmle.errors import InvalidSubmission
-from rexmle.grading import SubmissionFormat
 from rexmle.imaging import read_label_map
+from rexmle.submission import SubmissionFormat
 
 FORMAT = SubmissionFormat(id_column="image_id", file_columns={"predicted_mask_path": (".mha", ".nii.gz")})
 METRICS = ("dsc", "msd", "hd95", "masd", "rmse")

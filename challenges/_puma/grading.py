@@ -37,9 +37,9 @@ from rexmle.graders.points import Point, per_class_f1
 from rexmle.graders.segmentation import micro_dice, smoothed_dice_from_counts
 
 from rexmle.errors import InvalidSubmission
-from rexmle.grading import SubmissionFormat
 from rexmle.safe_io import check_image, check_pixels
 from rexmle.safe_io import load_json as safe_load_json
+from rexmle.submission import SubmissionFormat
 
 SHAPE = (1024, 1024)
 EPS = 1e-5

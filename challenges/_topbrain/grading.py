@@ -12,8 +12,8 @@ from rexmle.challenges._topbrain.labels import LABELS, Modality
 from rexmle.challenges._topbrain.scoring import aggregate, segmentation_case
 from rexmle.challenges._topcow.grading import expected_ids, test_image
 
-from rexmle.grading import SubmissionFormat
 from rexmle.imaging import read_label_map
+from rexmle.submission import SubmissionFormat
 
 FORMAT = SubmissionFormat(
     id_column="image_id",

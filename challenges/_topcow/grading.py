@@ -24,8 +24,8 @@ from rexmle.challenges._topcow.scoring import (
 )
 from rexmle.graders import Box
 
-from rexmle.grading import SubmissionFormat
 from rexmle.imaging import read_label_map
+from rexmle.submission import SubmissionFormat
 
 ALLOWED_LABELS = frozenset({0, *LABELS})
 Edges = tuple[tuple[int, ...], tuple[int, ...]]

@@ -21,8 +21,8 @@ from typing import Any
 from rexmle.graders.coco import coco_bbox_stats
 
 from rexmle.errors import InvalidSubmission
-from rexmle.grading import SubmissionFormat
 from rexmle.safe_io import load_json
+from rexmle.submission import SubmissionFormat
 
 FORMAT = SubmissionFormat(id_column="image_id", file_columns={"predictions_json": (".json",)})
 ASPECTS = {"quadrant": 1, "enumeration": 2, "diagnosis": 3}

@@ -17,9 +17,9 @@ import numpy as np
 from rexmle.graders import abs_volume_difference_ml, dice, f1_from_counts, lesion_counts
 
 from rexmle.errors import InvalidSubmission
-from rexmle.grading import SubmissionFormat
 from rexmle.imaging import load_nifti, voxel_volume_ml
 from rexmle.safe_io import check_volume
+from rexmle.submission import SubmissionFormat
 
 FORMAT = SubmissionFormat(id_column="case_id", file_columns={"predicted_mask_path": (".nii.gz", ".nii")})
 METRICS = ("dice", "lesion_f1", "lesion_count_diff", "abs_volume_diff")

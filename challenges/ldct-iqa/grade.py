@@ -17,7 +17,7 @@ from typing import Any
 from rexmle.graders.correlation import iqa_score
 
 from rexmle.errors import InvalidSubmission
-from rexmle.grading import SubmissionFormat
+from rexmle.submission import SubmissionFormat
 
 FORMAT = SubmissionFormat(id_column="image_id", value_columns=("quality_score",))
 METRICS = ("score", "plcc", "srocc", "krocc")

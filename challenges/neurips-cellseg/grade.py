@@ -15,8 +15,8 @@ from PIL import Image
 from rexmle.graders.instances import THRESHOLDS, cell_f1
 
 from rexmle.errors import InvalidSubmission
-from rexmle.grading import SubmissionFormat
 from rexmle.safe_io import check_image
+from rexmle.submission import SubmissionFormat
 
 FORMAT = SubmissionFormat(
     id_column="image_id", file_columns={"predicted_mask_path": (".tiff", ".tif", ".png")}

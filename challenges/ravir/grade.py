@@ -17,8 +17,8 @@ from PIL import Image
 from rexmle.graders.segmentation import dice, jaccard
 
 from rexmle.errors import InvalidSubmission
-from rexmle.grading import SubmissionFormat
 from rexmle.safe_io import check_image
+from rexmle.submission import SubmissionFormat
 
 FORMAT = SubmissionFormat(id_column="image_id", file_columns={"predicted_mask_path": (".png",)})
 METRICS = ("dice_mean", "dice_artery", "dice_vein", "jaccard_mean", "jaccard_artery", "jaccard_vein")

@@ -10,8 +10,8 @@ import numpy.typing as npt
 import SimpleITK as sitk
 from rexmle.graders import dice, hausdorff
 
-from rexmle.grading import SubmissionFormat
 from rexmle.imaging import read_label_map
+from rexmle.submission import SubmissionFormat
 
 FORMAT = SubmissionFormat(
     id_column="image_id",

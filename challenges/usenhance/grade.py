@@ -17,8 +17,8 @@ from PIL import Image, UnidentifiedImageError
 from rexmle.graders.image_quality import lncc, psnr, ssim
 
 from rexmle.errors import InvalidSubmission
-from rexmle.grading import SubmissionFormat
 from rexmle.safe_io import check_image
+from rexmle.submission import SubmissionFormat
 
 FORMAT = SubmissionFormat(id_column="image_id", file_columns={"enhanced_image_path": (".png",)})
 METRICS = ("lncc", "ssim", "psnr")
