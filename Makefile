@@ -4,7 +4,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 export REXMLE_HOME ?= $(HOME)/.rexmle
 
-.PHONY: install demo demo-llm test test-adversarial test-baselines test-heavy test-docker test-slurm lint typecheck bench gpu-check clean
+.PHONY: install demo demo-llm test test-adversarial test-baselines test-heavy test-docker test-slurm lint typecheck bench mutate gpu-check clean
 
 $(BIN)/rexmle: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -70,6 +70,11 @@ bench: install
 	$(BIN)/python bench/vessel_bench.py
 	$(BIN)/python bench/cellseg_bench.py
 	$(BIN)/python bench/dentex_bench.py
+
+# Mutation testing (cosmic-ray) of the code that decides a result, each module against its fast
+# tests; score and every surviving mutant in bench/mutation.json. Mutates the tree: run it alone.
+mutate: install
+	$(BIN)/python bench/mutate.py
 
 # The CUDA path on a GPU workstation (Docker + NVIDIA Container Toolkit): the CUDA image builds,
 # the baseline trains on the GPU in Docker (synthetic ISLES'22), figures in bench/gpu-check/.

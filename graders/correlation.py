@@ -18,7 +18,6 @@ images exactly backwards scores as well as a perfect one, as the organisers defi
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Sequence
 
@@ -41,12 +40,9 @@ def _pair(pred: ArrayLike, truth: ArrayLike) -> tuple[npt.NDArray[np.float64], n
     return p, t
 
 
-def _defined(value: float) -> float:
-    return 0.0 if math.isnan(value) else float(value)
-
-
 def _degenerate(p: npt.NDArray[np.float64], t: npt.NDArray[np.float64]) -> bool:
-    return bool(np.all(p == p[0]) or np.all(t == t[0]))
+    """Either side constant: every coefficient is undefined (scipy would answer NaN), so 0."""
+    return bool(np.ptp(p) == 0 or np.ptp(t) == 0)
 
 
 def plcc(pred: ArrayLike, truth: ArrayLike) -> float:
@@ -54,7 +50,7 @@ def plcc(pred: ArrayLike, truth: ArrayLike) -> float:
     p, t = _pair(pred, truth)
     if _degenerate(p, t):
         return 0.0
-    return _defined(float(stats.pearsonr(p, t)[0]))
+    return float(stats.pearsonr(p, t)[0])
 
 
 def srocc(pred: ArrayLike, truth: ArrayLike) -> float:
@@ -62,7 +58,7 @@ def srocc(pred: ArrayLike, truth: ArrayLike) -> float:
     p, t = _pair(pred, truth)
     if _degenerate(p, t):
         return 0.0
-    return _defined(float(stats.spearmanr(p, t)[0]))
+    return float(stats.spearmanr(p, t)[0])
 
 
 def krocc(pred: ArrayLike, truth: ArrayLike) -> float:
@@ -72,7 +68,7 @@ def krocc(pred: ArrayLike, truth: ArrayLike) -> float:
         return 0.0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        return _defined(float(stats.kendalltau(p, t, variant="b")[0]))
+        return float(stats.kendalltau(p, t, variant="b")[0])
 
 
 def iqa_score(pred: ArrayLike, truth: ArrayLike) -> dict[str, float]:

@@ -57,7 +57,8 @@ def rank_against(
         column = leaderboard[m].astype(float)
         if math.isnan(value):
             better = n  # a NaN ranks last
-        elif directions[m] == "higher_better":
+        # equivalent mutants: <= and `is` (on the two direction literals they agree with ==)
+        elif directions[m] == "higher_better":  # pragma: no mutate
             better = int((column > value).sum())
         else:
             better = int((column < value).sum())

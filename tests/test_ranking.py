@@ -137,3 +137,27 @@ def test_lower_better_positions_count_strictly_smaller_values() -> None:
     assert rank_against({"hd": 9.0}, board, {"hd": "lower_better"}).positions == {"hd": 4}
     r = rank_against({"hd": float("nan")}, board, {"hd": "lower_better"})
     assert r.positions == {"hd": 4} and r.percentile == 0.0 and r.beats_share == 0.0
+
+
+def test_a_leaderboard_metric_the_submission_lacks_is_not_ranked() -> None:
+    r = rank_against({"dice": 0.9}, lb(), DIRS)  # no `vol`: ranked on dice alone, no KeyError
+    assert r.positions == {"dice": 1} and r.mean_position == 1.0
+
+
+def test_a_two_row_leaderboard_has_no_bronze() -> None:
+    board = pd.DataFrame({"rank": [1, 2], "team": ["a", "b"], "mean_position": [1.0, 2.0], "m": [2.0, 1.0]})
+    r = rank_against({"m": 0.0}, board, {"m": "higher_better"})  # third of three
+    assert r.mean_position == 3.0 and r.medal is None and not r.above_median and r.rank == 3
+
+
+def test_a_result_cannot_be_edited_after_ranking() -> None:
+    r = rank_against({"dice": 0.9}, lb(), DIRS)
+    with pytest.raises(ValueError, match="frozen"):
+        r.medal = "gold"  # type: ignore[misc]
+
+
+def test_a_one_row_leaderboard_has_only_gold_to_give() -> None:
+    board = pd.DataFrame({"rank": [1], "team": ["a"], "mean_position": [1.0], "m": [1.0]})
+    r = rank_against({"m": 0.0}, board, {"m": "higher_better"})  # second of two
+    assert r.mean_position == 2.0 and r.medal is None and not r.above_median and r.percentile == 0.0
+    assert rank_against({"m": 1.0}, board, {"m": "higher_better"}).medal == "gold"  # a tie is first

@@ -46,6 +46,7 @@ def test_constant_predictions_or_truth_score_zero_never_nan() -> None:
     ("p", "t", "match"),
     [
         ([1.0, 2.0], [1.0, 2.0, 3.0], "length mismatch"),
+        ([1.0, 2.0, 3.0], [1.0, 2.0], "length mismatch"),
         ([1.0], [1.0], "at least 2"),
         ([1.0, math.nan], [1.0, 2.0], "finite"),
         ([1.0, math.inf], [1.0, 2.0], "finite"),
@@ -54,3 +55,16 @@ def test_constant_predictions_or_truth_score_zero_never_nan() -> None:
 def test_bad_inputs_raise(p: list[float], t: list[float], match: str) -> None:
     with pytest.raises(ValueError, match=match):
         plcc(p, t)
+
+
+def test_a_truth_whose_first_score_is_the_largest_is_not_taken_for_constant() -> None:
+    # t = [3, 1, 2], p = t: a perfect prediction, whatever the order of the first element
+    t = [3.0, 1.0, 2.0]
+    assert (plcc(t, t), srocc(t, t), krocc(t, t)) == pytest.approx((1.0, 1.0, 1.0))
+    assert (plcc([1.0, 2.0, 3.0], t), srocc([1.0, 2.0, 3.0], t)) == pytest.approx((-0.5, -0.5))
+
+
+def test_one_constant_side_is_zero_for_each_coefficient_separately() -> None:
+    t = [0.2, 1.4, 3.0]
+    for f in (plcc, srocc, krocc):
+        assert f([5.0, 5.0, 5.0], t) == 0.0 and f(t, [5.0, 5.0, 5.0]) == 0.0

@@ -59,3 +59,89 @@ def test_identical_8bit_images_score_perfectly_and_finitely() -> None:
     img = np.random.default_rng(1).integers(0, 256, (40, 30)).astype(np.uint8)
     scores = (lncc(img, img), ssim(img, img), psnr(img, img))
     assert scores == pytest.approx((1.0, 1.0, 100.0)) and all(math.isfinite(s) for s in scores)
+
+
+# --- against an independent implementation of the published definitions ------------------------
+# The reference functions below are written from the papers' formulas (Wang et al. 2004 for SSIM:
+# Gaussian window sigma 1.5 truncated at 3.5 sigma = 11 x 11, population moments, C1 = (0.01 R)^2,
+# C2 = (0.03 R)^2, the mean over pixels at least 5 from the border; LNCC: the Pearson correlation
+# of every 11 x 11 window inside the image, by brute force). They share no code with the grader
+# (which calls scikit-image and integral images). The pinned numbers were computed once with
+# these references on 2026-12-07 (numpy 2 / scipy, float64) for the seeded pair below; a uniform
+# window gives SSIM 0.90475 and sample covariances 0.903665, both caught at 1e-9.
+
+PINNED_SSIM = 0.9036700626238658
+PINNED_LNCC = 0.9448961942114205
+PINNED_PSNR = 18.561160357121384
+
+
+def _pair() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(20261207)
+    x = rng.integers(0, 256, (32, 32)).astype(np.float64)
+    y = np.clip(x * 0.7 + rng.normal(0, 20, x.shape) + 30, 0, 255).round()
+    return x, y
+
+
+def _reference_ssim(a: np.ndarray, b: np.ndarray, r: float = 255.0, sigma: float = 1.5) -> float:
+    from scipy import ndimage
+
+    def f(z: np.ndarray) -> np.ndarray:
+        return ndimage.gaussian_filter(z, sigma, truncate=3.5, mode="reflect")
+
+    mx, my = f(a), f(b)
+    sxx, syy, sxy = f(a * a) - mx * mx, f(b * b) - my * my, f(a * b) - mx * my
+    c1, c2 = (0.01 * r) ** 2, (0.03 * r) ** 2
+    m = ((2 * mx * my + c1) * (2 * sxy + c2)) / ((mx**2 + my**2 + c1) * (sxx + syy + c2))
+    return float(m[5:-5, 5:-5].mean())
+
+
+def _reference_lncc(a: np.ndarray, b: np.ndarray, w: int = 11) -> float:
+    values = []
+    for i in range(a.shape[0] - w + 1):
+        for j in range(a.shape[1] - w + 1):
+            p, q = a[i : i + w, j : j + w].ravel(), b[i : i + w, j : j + w].ravel()
+            values.append(((p - p.mean()) * (q - q.mean())).mean() / (p.std() * q.std()))
+    return float(np.mean(values))
+
+
+def test_ssim_lncc_psnr_match_the_published_definitions() -> None:
+    x, y = _pair()
+    assert _reference_ssim(x, y) == pytest.approx(PINNED_SSIM, abs=1e-12)
+    assert _reference_lncc(x, y) == pytest.approx(PINNED_LNCC, abs=1e-12)
+    assert 10 * np.log10(255.0**2 / np.mean((x - y) ** 2)) == pytest.approx(PINNED_PSNR, abs=1e-12)
+    assert ssim(x, y) == pytest.approx(PINNED_SSIM, abs=1e-9)
+    assert lncc(x, y) == pytest.approx(PINNED_LNCC, abs=1e-9)
+    assert psnr(x, y) == pytest.approx(PINNED_PSNR, abs=1e-9)
+
+
+def test_pairs_are_refused_for_each_reason_in_either_order() -> None:
+    img = np.zeros((12, 12))
+    for a, b in [(img, img[:, :-1]), (img[:, :-1], img)]:  # a smaller or larger shape
+        with pytest.raises(ValueError, match="shape mismatch"):
+            lncc(a, b)
+    for bad in (np.zeros(12), np.zeros((12, 12, 2))):  # 1-D and 3-D
+        with pytest.raises(ValueError, match="expected 2-D images"):
+            psnr(bad, bad)
+    nan = img.copy()
+    nan[0, 0] = np.nan
+    for a, b in [(nan, img), (img, nan)]:  # only one side non-finite
+        with pytest.raises(ValueError, match="images must be finite"):
+            ssim(a, b)
+
+
+def test_the_window_must_fit_exactly_and_be_at_least_two() -> None:
+    rng = np.random.default_rng(1)
+    x, y = rng.random((11, 11)), rng.random((11, 11))
+    assert lncc_map(x, y).shape == (1, 1)  # an 11 x 11 image holds exactly one window
+    assert lncc_map(x, y, window=2).shape == (10, 10)
+    for a, window in [(x[:10], 11), (x[:, :10], 11), (x, 1), (x, 12)]:
+        with pytest.raises(ValueError, match="does not fit"):
+            lncc_map(a, y[: a.shape[0], : a.shape[1]], window=window)
+
+
+def test_float_rounding_residue_is_flat_and_tiny_real_variance_is_not() -> None:
+    # 0.1 is not exact in binary: the window sums leave a residue that must still count as flat
+    flat, other_flat = np.full((11, 11), 0.1), np.full((11, 11), 0.3)
+    assert lncc(flat, other_flat) == 1.0
+    ramp = np.arange(121, dtype=np.float64).reshape(11, 11) * 1e-3  # small but real structure
+    assert lncc(ramp, ramp) == pytest.approx(1.0) and lncc(flat, ramp) == 0.0
