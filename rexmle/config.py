@@ -24,7 +24,30 @@ def format_validation(err: ValidationError) -> str:
     return f"{loc}: {first['msg']}{more}"
 
 
+#: Parsed files by (path, model), each with the (inode, size, mtime) it was parsed at: expanding a
+#: sweep asks for the same challenge and agent specs thousands of times, and a file edited since
+#: is parsed again. The models are frozen, so sharing one instance is safe.
+_PARSED: dict[tuple[Path, type[BaseModel]], tuple[tuple[int, int, int], BaseModel]] = {}
+
+
 def load_yaml_model(path: Path, model: type[M]) -> M:
+    """Parse ``path`` into ``model`` (once per version of the file), or one line saying why not."""
+    try:
+        st = path.stat()
+    except OSError:
+        st = None
+    key = (path.resolve(), model)
+    stamp = (st.st_ino, st.st_size, st.st_mtime_ns) if st is not None else None
+    hit = _PARSED.get(key)
+    if stamp is not None and hit is not None and hit[0] == stamp:
+        return hit[1]  # type: ignore[return-value]
+    parsed = _parse_yaml_model(path, model)
+    if stamp is not None:
+        _PARSED[key] = (stamp, parsed)
+    return parsed
+
+
+def _parse_yaml_model(path: Path, model: type[M]) -> M:
     try:
         raw = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:

@@ -224,7 +224,7 @@ def test_millions_of_rows_are_refused_unread(setup: tuple[Path, Path, Path], tmp
     t0 = time.monotonic()
     report = grade(setup, sub)
     assert_one_line_invalid(report, "far more rows than the 2 test case(s)")
-    assert time.monotonic() - t0 < 5
+    assert time.monotonic() - t0 < 60  # a hang guard; the cost is measured in make bench (grading_bench)
 
 
 @pytest.mark.parametrize("header", ["case_id, action", " case_id ,action ", "case_id,action "])

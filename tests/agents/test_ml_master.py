@@ -24,7 +24,7 @@ pytestmark = [
     pytest.mark.heavy,
     pytest.mark.skipif(
         not os.environ.get("REXMLE_ML_MASTER_SRC"),
-        reason="set REXMLE_ML_MASTER_SRC to an ML-Master checkout to run its end-to-end test",
+        reason="ML-Master NOT TESTED: set REXMLE_ML_MASTER_SRC to an ML-Master checkout to run its end-to-end test",
     ),
 ]
 
