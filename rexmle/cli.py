@@ -79,8 +79,29 @@ def _terminate_as_interrupt(signum: int, _frame: Any) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from rexmle import __version__
+
+        out.print(f"rexmle {__version__}")
+        raise typer.Exit()
+
+
+#: Printed wherever a synthetic run's position, percentile or medal appears: synthetic data is a
+#: stand-in, so its place among the real leaderboard's humans means nothing about the agent.
+SYNTHETIC_RANK_NOTE = (
+    "synthetic data: ranked against the real human leaderboard only to exercise the pipeline; "
+    "the position, percentile and medal say nothing about the agent"
+)
+
+
 @app.callback()
-def _main() -> None:
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
     import signal
     import threading
 
@@ -304,7 +325,9 @@ def prepare(
         raise typer.Exit(1)
 
 
-def _print_report(report: grading.GradeReport, rank: ranking.RankResult | None) -> None:
+def _print_report(
+    report: grading.GradeReport, rank: ranking.RankResult | None, synthetic: bool = False
+) -> None:
     if not report.valid:
         out.print(f"[bold red]invalid:[/] {lit(report.reason)}", highlight=False)
         return
@@ -317,6 +340,8 @@ def _print_report(report: grading.GradeReport, rank: ranking.RankResult | None) 
             f"mean position {rank.mean_position:.2f} of {rank.n_entries + 1}; percentile {rank.percentile:.3f}; "
             f"rank {rank.rank}; medal {lit(rank.medal or '-')}; beats median: {'yes' if rank.above_median else 'no'}"
         )
+        if synthetic:
+            out.print(f"note: {SYNTHETIC_RANK_NOTE}")
 
 
 @app.command()
@@ -335,7 +360,7 @@ def grade(
     if as_json:
         emit_json({**report.model_dump(), "ranking": rank.model_dump() if rank else None})
     else:
-        _print_report(report, rank)
+        _print_report(report, rank, synthetic)
     if not report.valid:
         raise typer.Exit(1)
 
@@ -374,6 +399,8 @@ def _print_result(r: Result, run_dir: Path) -> None:
         t.add_row("mean position", f"{r.score:.2f} among {r.n_leaderboard} human entries + this run")
         t.add_row("percentile", f"{r.percentile:.3f}")
         t.add_row("medal / beats median", f"{lit(r.medal or '-')} / {'yes' if r.beats_median else 'no'}")
+        if r.synthetic:
+            t.add_row("note", SYNTHETIC_RANK_NOTE)
     t.add_row("agent time", f"{r.agent_time_s:.1f} s (isolation: {lit(r.isolation)})")
     if r.stopped:
         t.add_row("stopped by harness", lit(r.stopped))

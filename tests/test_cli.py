@@ -121,3 +121,17 @@ def test_prepare_then_baseline_run_gives_a_valid_ranked_result(home: Path, cid: 
     assert result["valid"] and result["state"] == "done" and result["synthetic"] is True, result
     assert result["percentile"] is not None and 0.0 <= result["percentile"] <= 1.0
     assert result["metrics"] and all(isinstance(v, float) for v in result["metrics"].values())
+
+
+def test_version_and_the_synthetic_rank_is_labelled(
+    home: Path, prepared: Path, sample_submission: Path
+) -> None:
+    from rexmle import __version__
+
+    v = rexmle("--version")
+    assert v.returncode == 0 and v.stdout.strip() == f"rexmle {__version__}"
+    g = rexmle("grade", "isles22", str(sample_submission), "--synthetic")
+    assert g.returncode == 0, g.stderr
+    assert (
+        "medal" in g.stdout and "note: synthetic data: ranked against the real human leaderboard" in g.stdout
+    )
