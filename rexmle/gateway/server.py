@@ -299,9 +299,10 @@ class Gateway:
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> Gateway:
-        import litellm  # imported here so that `import rexmle` stays fast
+        if self.config.routes:  # a validation-only gateway (no LLM) never pays litellm's import
+            import litellm  # imported here so that `import rexmle` stays fast
 
-        litellm.suppress_debug_info = True
+            litellm.suppress_debug_info = True
         self._server.start()
         if self._unix_socket is not None:  # the sandbox's user is not ours: let it connect
             os.chmod(self._unix_socket, 0o666)
