@@ -247,7 +247,6 @@ def _is_web_page(content_type: str, name: str) -> bool:
 
 
 _ZENODO = re.compile(r"^https://zenodo\.org/(?:api/)?records/(\d+)/")
-_FIGSHARE_FILE = re.compile(r"^https://figshare\.com/ndownloader/(?:articles|files)/(\d+)")
 
 
 def source_page(df: DataFile) -> str | None:

@@ -74,10 +74,6 @@ def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 PAGES = ("https://zenodo.org/records/", "https://figshare.com/articles/", "https://drive.google.com/file/d/")
 
 
-def _target(df: DataFile, raw: Path) -> Path:
-    return data.shared_dir(raw, df.shared) / df.name if df.shared else raw / df.name
-
-
 @pytest.mark.parametrize("cid", sorted(challenge.discover()))
 def test_every_data_file_has_a_manual_route_that_prepare_picks_up(
     cid: str, server: str, tmp_path: Path
@@ -89,7 +85,7 @@ def test_every_data_file_has_a_manual_route_that_prepare_picks_up(
         with pytest.raises(DataError) as err:
             data.fetch([df], raw)
         msg = str(err.value)
-        target = _target(df, raw)
+        target = data.file_target(df, raw)
         assert "\n" not in msg and f"save it as {target} (" in msg and "then run prepare again" in msg
         page = data.source_page(real_df)
         assert page is not None and page.startswith(PAGES) and page in msg
@@ -109,8 +105,8 @@ def test_every_data_file_has_a_manual_route_that_prepare_picks_up(
     stand_ins.mkdir()
     real.module("synthetic").generate(stand_ins, real.spec, seed=0)
     for df in refused.spec.data:
-        _target(df, raw).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(stand_ins / df.name, _target(df, raw))
+        data.file_target(df, raw).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(stand_ins / df.name, data.file_target(df, raw))
     pinned = [df for df in refused.spec.data if df.sha256]
     if pinned:
         with pytest.raises(
@@ -118,7 +114,7 @@ def test_every_data_file_has_a_manual_route_that_prepare_picks_up(
         ):
             data.fetch(pinned, raw)
         for df in pinned:  # the wrong copy stays where the user put it, or was never replaced by a page
-            assert _target(df, raw).read_bytes() == (stand_ins / df.name).read_bytes()
+            assert data.file_target(df, raw).read_bytes() == (stand_ins / df.name).read_bytes()
     shas = {df.name: data.file_digest(stand_ins / df.name) for df in real.spec.data}
     asked = len(_Handler.seen)
     root = data.prepare(offline(real, server + "/restricted", shas), home=tmp_path)
