@@ -121,3 +121,41 @@ def test_container_paths_map_to_the_host_folder(
         assert (
             _post(gw, submission_dir=str(sandbox / "submission")).status_code == 400
         )  # host path: not the agent's
+
+
+def test_a_validation_only_gateway_serves_no_model_and_bills_nothing(
+    isles: challenge.Challenge, prepared: Path, sandbox: Path, tmp_path: Path
+) -> None:
+    """What an agent without an LLM gets: its token opens /validate and nothing else. Chat and
+    embedding calls, under any model name, are refused and never reach the ledger; a request
+    without the token is refused too."""
+    from rexmle.gateway.session import open_validation_service
+
+    def validator(folder: Path) -> dict[str, object]:
+        r = grading.validate(isles, folder, prepared / "public", workers=1)
+        return {"valid": r.valid, "reason": r.reason, "n_cases": r.n_cases}
+
+    ledger = tmp_path / "llm.jsonl"
+    with open_validation_service(
+        ledger=ledger, validator=validator, validate_roots=(sandbox / "submission",)
+    ) as gw:
+        assert _post(gw, submission_dir=str(sandbox / "submission")).json()["valid"] is True
+        auth = {"Authorization": f"Bearer {gw.token}"}
+        for model in ("rexmle-chat", "openai/gpt-4o-mini", "gpt-4o"):
+            chat = httpx.post(
+                gw.url + "/v1/chat/completions",
+                json={"model": model, "messages": [{"role": "user", "content": "hi"}]},
+                headers=auth,
+                timeout=30,
+            )
+            assert 400 <= chat.status_code < 500, chat.text
+        emb = httpx.post(
+            gw.url + "/v1/embeddings", json={"model": "x", "input": "hi"}, headers=auth, timeout=30
+        )
+        assert 400 <= emb.status_code < 500
+        assert httpx.get(gw.url + "/v1/models", headers=auth, timeout=30).json()["data"] == []
+        no_token = httpx.post(
+            gw.url + "/validate", json={"submission_dir": str(sandbox / "submission")}, timeout=30
+        )
+        assert no_token.status_code == 401
+    assert not ledger.exists() or ledger.read_text().strip() == ""
