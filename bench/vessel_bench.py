@@ -99,7 +99,7 @@ def _load_in_child(root: str) -> dict[str, Any]:
 
 
 def _grade_in_child(root: str) -> dict[str, Any]:
-    from rexmle.challenges._topcow.grading import SegmentationGrader as grader
+    from rexmle.challenges._topcow.grading import SEGMENTATION as grader
 
     base = Path(root)
     before = maxrss_mib()

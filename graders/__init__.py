@@ -11,9 +11,9 @@ from rexmle.graders.segmentation import (
     abs_volume_difference_ml,
     count_components,
     dice,
-    f1_from_counts,
     lesion_count_difference,
     lesion_counts,
+    lesion_counts_f1,
     lesion_f1,
 )
 from rexmle.graders.surface import directed_surface_distances, hausdorff, hd95, symmetric_percentile
@@ -57,7 +57,6 @@ __all__ = [
     "detection_outcome",
     "dice",
     "directed_surface_distances",
-    "f1_from_counts",
     "hausdorff",
     "hd95",
     "invalid_neighbour_error",
@@ -67,6 +66,7 @@ __all__ = [
     "left_right_flipped",
     "lesion_count_difference",
     "lesion_counts",
+    "lesion_counts_f1",
     "lesion_f1",
     "neighbour_labels",
     "region_matches",

@@ -46,15 +46,15 @@ LARGE_IMAGE_PIXELS = 25_000_000
 
 
 @dataclass(frozen=True)
-class Counts:
+class MatchCounts:
     """Instance counts of one image (or tile), and TP per threshold."""
 
     n_true: int
     n_pred: int
     tp: tuple[int, ...]
 
-    def __add__(self, other: Counts) -> Counts:
-        return Counts(
+    def __add__(self, other: MatchCounts) -> MatchCounts:
+        return MatchCounts(
             self.n_true + other.n_true,
             self.n_pred + other.n_pred,
             tuple(a + b for a, b in zip(self.tp, other.tp, strict=True)),
@@ -110,7 +110,7 @@ def tile_counts(
     pred: npt.NDArray[np.integer],
     thresholds: Sequence[float] = THRESHOLDS,
     remove_border: bool = True,
-) -> Counts:
+) -> MatchCounts:
     """Steps 1-3 of the module docstring on one image (or tile) of the same shape."""
     if remove_border:
         g, n_true = _relabel_without_border(true)
@@ -120,7 +120,7 @@ def tile_counts(
         p, n_pred = _relabel_without_border(pred, 0)
     zero = tuple(0 for _ in thresholds)
     if n_pred == 0 or n_true == 0:
-        return Counts(n_true, n_pred, zero)
+        return MatchCounts(n_true, n_pred, zero)
     gf, pf = g.ravel(), p.ravel()
     size_true = np.bincount(gf, minlength=n_true + 1)
     size_pred = np.bincount(pf, minlength=n_pred + 1)
@@ -138,7 +138,7 @@ def tile_counts(
     for t in thresholds:
         ok = iou >= t
         tp.append(_matches(gi[ok] - 1, pi[ok] - 1, n_true, n_pred))
-    return Counts(n_true, n_pred, tuple(tp))
+    return MatchCounts(n_true, n_pred, tuple(tp))
 
 
 def image_counts(
@@ -146,14 +146,14 @@ def image_counts(
     pred: npt.NDArray[np.integer],
     thresholds: Sequence[float] = THRESHOLDS,
     remove_border: bool = True,
-) -> Counts:
-    """Counts of one image, tiled as the official code does when it has >= 25e6 pixels."""
+) -> MatchCounts:
+    """MatchCounts of one image, tiled as the official code does when it has >= 25e6 pixels."""
     if true.shape != pred.shape or true.ndim != 2:
         raise ValueError(f"need two 2-D label images of one shape, got {true.shape} and {pred.shape}")
     h, w = true.shape
     if h * w < LARGE_IMAGE_PIXELS:
         return tile_counts(true, pred, thresholds, remove_border)
-    total = Counts(0, 0, tuple(0 for _ in thresholds))
+    total = MatchCounts(0, 0, tuple(0 for _ in thresholds))
     for y in range(0, h, TILE):
         for x in range(0, w, TILE):
             gt_tile = np.zeros((TILE, TILE), dtype=true.dtype)
@@ -167,7 +167,7 @@ def image_counts(
     return total
 
 
-def f1_from_counts(counts: Counts, decimals: int | None = 4) -> tuple[float, ...]:
+def f1_at_thresholds(counts: MatchCounts, decimals: int | None = 4) -> tuple[float, ...]:
     """Per-threshold F1 with the official zero rule (``TP == 0`` -> 0) and rounding."""
     out = []
     for tp in counts.tp:
@@ -187,4 +187,6 @@ def cell_f1(
     decimals: int | None = 4,
 ) -> dict[float, float]:
     """Per-image F1 at each IoU threshold (boundary cells removed, tiled if large, rounded)."""
-    return dict(zip(thresholds, f1_from_counts(image_counts(true, pred, thresholds), decimals), strict=True))
+    return dict(
+        zip(thresholds, f1_at_thresholds(image_counts(true, pred, thresholds), decimals), strict=True)
+    )

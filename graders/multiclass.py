@@ -21,11 +21,10 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel
-from rexmle.graders.surface import directed_surface_distances, symmetric_percentile
+from rexmle.graders.surface import Region, directed_surface_distances, enclosing_region, symmetric_percentile
 from rexmle.graders.topology import Boxes, betti0, class_boxes, cldice, labels_present
 
 Labels = npt.NDArray[np.integer]
-Box = tuple[slice, ...]
 
 
 class ClassScores(BaseModel):
@@ -50,14 +49,14 @@ class CaseScores(BaseModel):
     class_cldice: float | None = None  # the per-class average (TopBrain)
 
 
-def _merge(shape: Sequence[int], boxes: Sequence[Box], pad: int = 1) -> Box:
-    return tuple(
-        slice(max(0, min(b[ax].start for b in boxes) - pad), min(n, max(b[ax].stop for b in boxes) + pad))
-        for ax, n in enumerate(shape)
-    )
+def _merge(shape: Sequence[int], boxes: Sequence[Region], pad: int = 1) -> Region:
+    """The enclosing region of ``boxes`` (at least one), grown by ``pad``."""
+    merged = enclosing_region(shape, boxes, pad)
+    assert merged is not None
+    return merged
 
 
-def separated_regions(shape: Sequence[int], boxes: Sequence[Box]) -> list[Box]:
+def separated_regions(shape: Sequence[int], boxes: Sequence[Region]) -> list[Region]:
     """Merge boxes that overlap or touch (within one voxel) until the remaining ones are at
     least one voxel apart; every voxel inside the input boxes lies in exactly one output box.
     """

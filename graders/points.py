@@ -10,7 +10,7 @@ then by the earlier position in the prediction list. The matched prediction is t
 in the official code, what is removed is the *first* remaining same-class prediction whose
 centroid equals the winner's (the same point unless two predictions share a centroid).
 
-Counts per class: TP = matches, FP = #predictions - TP, FN = #ground truth - TP.
+PointCounts per class: TP = matches, FP = #predictions - TP, FN = #ground truth - TP.
 F1 (:func:`detection_f1`): P = TP / (TP + FP) (0 if no predictions), R = TP / (TP + FN) (0 if no
 ground truth), F1 = 2 P R / (P + R), and 0 when P + R = 0.
 """
@@ -33,7 +33,7 @@ class Point:
 
 
 @dataclass(frozen=True)
-class Counts:
+class PointCounts:
     tp: int
     fp: int
     fn: int
@@ -71,7 +71,7 @@ def match_centroids(
 
 def class_counts(
     gt: Sequence[Point], pred: Sequence[Point], max_distance: float = 15.0, inclusive: bool = False
-) -> dict[str, Counts]:
+) -> dict[str, PointCounts]:
     """TP/FP/FN for every class present in the ground truth or the predictions (sorted by name)."""
     tp: dict[str, int] = {}
     for i, _ in match_centroids(gt, pred, max_distance, inclusive):
@@ -85,11 +85,11 @@ def class_counts(
     out = {}
     for c in sorted(set(n_gt) | set(n_pred)):
         t = tp.get(c, 0)
-        out[c] = Counts(t, n_pred.get(c, 0) - t, n_gt.get(c, 0) - t)
+        out[c] = PointCounts(t, n_pred.get(c, 0) - t, n_gt.get(c, 0) - t)
     return out
 
 
-def detection_f1(c: Counts) -> float:
+def detection_f1(c: PointCounts) -> float:
     """F1 of one class's counts, with the zero rules of the module docstring."""
     precision = c.tp / (c.tp + c.fp) if c.tp + c.fp > 0 else 0.0
     recall = c.tp / (c.tp + c.fn) if c.tp + c.fn > 0 else 0.0

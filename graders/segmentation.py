@@ -160,10 +160,10 @@ def lesion_f1(pred: Mask, gt: Mask, empty_value: float = 1.0, connectivity: Conn
     nothing to count (no component in either mask) ``empty_value`` is returned (ISLES'22
     official: 1.0).
     """
-    return f1_from_counts(lesion_counts(pred, gt, connectivity=connectivity), empty_value)
+    return lesion_counts_f1(lesion_counts(pred, gt, connectivity=connectivity), empty_value)
 
 
-def f1_from_counts(c: LesionCounts, empty_value: float = 1.0) -> float:
+def lesion_counts_f1(c: LesionCounts, empty_value: float = 1.0) -> float:
     """F1 = TP / (TP + (FP + FN) / 2); ``empty_value`` when TP + FP + FN = 0."""
     if c.tp + c.fp + c.fn == 0:
         return float(empty_value)

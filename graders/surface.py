@@ -20,7 +20,7 @@ size of the masks and their surfaces, not of the volume: a thin vessel in a 512x
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -29,18 +29,27 @@ from rexmle.graders.segmentation import Mask, _pair, nonzero_indices
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
+#: A box of an array as one slice per axis (what ``scipy.ndimage.find_objects`` gives).
+Region = tuple[slice, ...]
 
-def union_box(a: npt.NDArray[np.bool_], b: npt.NDArray[np.bool_], pad: int = 1) -> tuple[slice, ...] | None:
+
+def enclosing_region(shape: Sequence[int], regions: Iterable[Region | None], pad: int = 0) -> Region | None:
+    """The smallest region holding every given one (None entries skipped), grown by ``pad`` on
+    each side and clipped to ``shape``; None when no region is given. Every crop the metrics
+    take (two masks' union, one class's pair of boxes, merged regions) is this one function."""
+    given = [r for r in regions if r is not None]
+    if not given:
+        return None
+    return tuple(
+        slice(max(0, min(r[ax].start for r in given) - pad), min(n, max(r[ax].stop for r in given) + pad))
+        for ax, n in enumerate(shape)
+    )
+
+
+def union_box(a: npt.NDArray[np.bool_], b: npt.NDArray[np.bool_], pad: int = 1) -> Region | None:
     """Slices of the bounding box of ``a | b`` grown by ``pad`` (clipped); None if both are empty."""
     boxes = [ndimage.find_objects(m.astype(np.uint8))[0] for m in (a, b) if m.any()]
-    if not boxes:
-        return None
-    out = []
-    for axis, size in enumerate(a.shape):
-        lo = min(bx[axis].start for bx in boxes)
-        hi = max(bx[axis].stop for bx in boxes)
-        out.append(slice(max(0, lo - pad), min(size, hi + pad)))
-    return tuple(out)
+    return enclosing_region(a.shape, boxes, pad)
 
 
 def surface(mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:

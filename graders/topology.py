@@ -13,7 +13,7 @@ import cc3d
 import numpy as np
 import numpy.typing as npt
 from rexmle.graders.segmentation import Mask, _as_bool, _pair, count_components, nonzero_indices
-from rexmle.graders.surface import neighbour_values, union_box
+from rexmle.graders.surface import Region, enclosing_region, neighbour_values, union_box
 
 
 def skeleton(mask: npt.NDArray[np.bool_], axes: Sequence[int] | None = None) -> npt.NDArray[np.bool_]:
@@ -162,23 +162,13 @@ def union_labels(pred: npt.NDArray[np.integer], gt: npt.NDArray[np.integer]) -> 
     return sorted(labels_present(pred) | labels_present(gt))
 
 
-def mean_or(values: Iterable[float], empty: float = 0.0) -> float:
-    vals = list(values)
-    return float(np.mean(vals)) if vals else empty
-
-
 # ---------------------------------------------------------------- label adjacency and topology
 
 
-def _grow(box: Sequence[slice], shape: Sequence[int], by: int = 1) -> tuple[slice, ...]:
-    return tuple(slice(max(0, s.start - by), min(n, s.stop + by)) for s, n in zip(box, shape, strict=True))
+Boxes = Mapping[int, Region]
 
 
-Box = tuple[slice, ...]
-Boxes = Mapping[int, Box]
-
-
-def class_boxes(label_map: npt.NDArray[np.integer]) -> dict[int, Box]:
+def class_boxes(label_map: npt.NDArray[np.integer]) -> dict[int, Region]:
     """Bounding box of every non-zero label, in one pass over the volume.
 
     Every per-label function here takes these boxes (``boxes=``) so that a case is scanned once
@@ -211,7 +201,7 @@ def _boxes_of(
     return [int(u) for u in uniq], boxes
 
 
-def label_box(label_map: npt.NDArray[np.integer], label: int, boxes: Boxes | None = None) -> Box | None:
+def label_box(label_map: npt.NDArray[np.integer], label: int, boxes: Boxes | None = None) -> Region | None:
     """The label's bounding box; None if absent. ``boxes``: :func:`class_boxes` of the map."""
     from scipy import ndimage
 
@@ -219,17 +209,6 @@ def label_box(label_map: npt.NDArray[np.integer], label: int, boxes: Boxes | Non
         return boxes.get(label)
     mask = np.asarray(label_map) == label
     return ndimage.find_objects(mask.view(np.uint8))[0] if mask.any() else None
-
-
-def _union(shape: Sequence[int], *boxes: Box | None, pad: int = 0) -> Box | None:
-    """The smallest box holding every given box, grown by ``pad`` (clipped); None if none given."""
-    given = [b for b in boxes if b is not None]
-    if not given:
-        return None
-    return tuple(
-        slice(max(0, min(b[ax].start for b in given) - pad), min(n, max(b[ax].stop for b in given) + pad))
-        for ax, n in enumerate(shape)
-    )
 
 
 def neighbour_labels(
@@ -246,7 +225,9 @@ def neighbour_labels(
         box = label_box(a, label)
         if box is None:
             return []
-    region = a[_grow(box, a.shape)]
+    grown = enclosing_region(a.shape, [box], pad=1)
+    assert grown is not None
+    region = a[grown]
     idx = nonzero_indices(region == label)
     if idx.size == 0:
         return []
@@ -315,7 +296,7 @@ def label_pair(
     from both maps. Counts, IoU, components and neighbours are the same on the crop."""
     if boxes_pred is None or boxes_gt is None:
         return pred == label, gt == label
-    box = _union(pred.shape, boxes_pred.get(label), boxes_gt.get(label), pad=pad)
+    box = enclosing_region(pred.shape, (boxes_pred.get(label), boxes_gt.get(label)), pad=pad)
     if box is None:
         box = (slice(0, 0),) * pred.ndim
     return pred[box] == label, gt[box] == label

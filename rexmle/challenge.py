@@ -8,6 +8,7 @@ without forking. A malformed yaml is refused with one line naming the file and f
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import os
 import re
@@ -15,13 +16,15 @@ import sys
 from functools import cached_property
 from pathlib import Path
 from types import ModuleType
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
-import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator, model_validator
 
 from rexmle.config import load_yaml_model
 from rexmle.errors import ConfigError, NotFoundError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 Direction = Literal["higher_better", "lower_better"]
 ID_RE = re.compile(r"^[a-z0-9][a-z0-9_\-]*$")
@@ -119,17 +122,50 @@ AGGREGATION_TEXT: dict[str, str] = {
 
 
 class Metric(Frozen):
+    """One number a submission is scored on. The harness computes it (``rexmle.grading.aggregate``):
+    ``mean`` / ``median`` of the per-case value the grader's ``score_case`` returns under
+    ``per_case`` (default: the metric's own name), or, for ``pooled``, the value the grader computes
+    over all cases at once (its ``aggregate`` or ``score_pooled``)."""
+
     name: str
     direction: Direction
     aggregation: Aggregation = "mean"
+    #: The key of the per-case value a ``mean`` / ``median`` metric aggregates (SEG.A's ``hd_50pc``
+    #: is the median of the per-case ``hd``); None: the metric's name.
+    per_case: str | None = None
     #: Part of the leaderboard rank (mean position over the ranked metrics); others are reported only.
     ranked: bool = True
     description: str = ""
 
+    @model_validator(mode="after")
+    def _per_case_only_for_case_aggregates(self) -> Metric:
+        if self.per_case is not None and self.aggregation == "pooled":
+            raise ValueError(f"{self.name}: per_case names a per-case value; a pooled metric has none")
+        return self
+
+    @property
+    def case_key(self) -> str:
+        """The per-case value a ``mean`` / ``median`` metric aggregates."""
+        return self.per_case or self.name
+
 
 class Ranking(Frozen):
-    method: Literal["mean_position"] = "mean_position"
+    """The human leaderboard a run is placed on (``rexmle.ranking``: mean position over the
+    ranked metrics)."""
+
     leaderboard: str = "leaderboard.csv"
+
+
+class Family(Frozen):
+    """The shared code of a multi-task challenge (TopCoW's six tasks, PUMA's four): the task folder
+    holds only ``challenge.yaml``, ``description.md`` and ``leaderboard.csv``, and its code is the
+    family folder's ``family.py`` (``prepare``, ``generate``, ``grader``), which reads ``params``
+    through its own pydantic model (``rexmle.challenge_api.family_params``)."""
+
+    #: The family folder, a sibling of the task folder (``_topcow``).
+    code: Annotated[str, Field(pattern=r"^_[a-z0-9_]+$")]
+    #: What sets this task apart (modality, track, task kind), checked by the family.
+    params: dict[str, str | int] = {}
 
 
 class Split(Frozen):
@@ -157,6 +193,7 @@ class ChallengeSpec(Frozen):
     ranking: Ranking = Ranking()
     split: Split = Split()
     grading: GradingLimits = GradingLimits()
+    family: Family | None = None
     layout_version: Annotated[int, Field(ge=1)]
 
     @field_validator("id")
@@ -180,6 +217,11 @@ class ChallengeSpec(Frozen):
     def directions(self) -> dict[str, Direction]:
         return {m.name: m.direction for m in self.metrics}
 
+    @property
+    def ranked_directions(self) -> dict[str, Direction]:
+        """The directions of the metrics the leaderboard rank is computed on (``ranked: true``)."""
+        return {m.name: m.direction for m in self.metrics if m.ranked}
+
 
 class Challenge:
     """A discovered challenge folder: its spec plus lazy access to its code and files."""
@@ -198,13 +240,19 @@ class Challenge:
 
     @cached_property
     def leaderboard(self) -> pd.DataFrame:
+        import pandas as pd  # only ranking and the report need it: keep `rexmle --help` fast
+
         path = self.folder / self.spec.ranking.leaderboard
         if not path.is_file():
             raise ConfigError(f"{self.id}: leaderboard file {path} is missing")
         return pd.read_csv(path)
 
     def module(self, name: Literal["prepare", "synthetic", "grade"]) -> ModuleType:
-        return challenge_module(self.folder, self.id, name)
+        """The module that provides ``name``'s entry point: the folder's own ``<name>.py``, or for
+        a family task the family's ``family.py`` (which provides all three)."""
+        if self.spec.family is None:
+            return challenge_module(self.folder, self.id, name)
+        return family_module(self.folder.parent, self.spec.family.code)
 
     def __repr__(self) -> str:
         return f"Challenge({self.id!r}, {self.folder})"
@@ -214,6 +262,20 @@ def challenge_module(folder: Path, challenge_id: str, name: str) -> ModuleType:
     """Import ``<folder>/<name>.py`` under a stable name, so pool workers that get only the
     folder and id find the module a parent already imported (or import it once themselves)."""
     return load_module(folder / f"{name}.py", f"rexmle_challenge_{challenge_id.replace('-', '_')}.{name}")
+
+
+def family_module(root: Path, code: str) -> ModuleType:
+    """``<root>/<code>/family.py``: imported as ``rexmle.challenges.<code>.family`` for a built-in
+    family (so its own absolute imports share the module), by file for one on
+    ``$REXMLE_CHALLENGES_PATH``."""
+    import rexmle.challenges as builtin
+
+    path = root / code / "family.py"
+    if not path.is_file():
+        raise ConfigError(f"family code {path} is missing")
+    if any(root.resolve() == Path(p).resolve() for p in builtin.__path__):
+        return importlib.import_module(f"rexmle.challenges.{code}.family")
+    return load_module(path, f"rexmle_family_{code}")
 
 
 def load_module(path: Path, qualname: str) -> ModuleType:

@@ -18,29 +18,25 @@ import csv
 import fcntl
 import hashlib
 import json
-import math
 import os
 import re
 import shutil
 import stat
 import time
 import zipfile
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
-import numpy as np
 import pooch
 import requests
 from pydantic import BaseModel, ConfigDict
 
 from rexmle import __version__, paths
 from rexmle.challenge import Challenge, DataFile
+from rexmle.challenge_api import ProgressFn, grader_of
 from rexmle.errors import DataError
-from rexmle.grading import public_expected_ids
 
-ProgressFn = Callable[[str, int, int], None]  # (task, done, total)
 pooch.get_logger().setLevel("WARNING")  # we report progress ourselves
 CHUNK = 1 << 20
 
@@ -64,127 +60,7 @@ class Manifest(BaseModel):
     test_ids: list[str] | None = None
 
 
-# --- splitting -----------------------------------------------------------------------------
-
-
-def train_test_split_ids(ids: Iterable[str], test_fraction: float, seed: int) -> tuple[list[str], list[str]]:
-    """Split case ids exactly as the ReX-MLE reference does.
-
-    The reference sorts the ids and calls scikit-learn's ``train_test_split(test_size=f,
-    random_state=seed, shuffle=True)``: n_test = ceil(f * n), a permutation from
-    ``numpy.random.RandomState(seed)``, the first n_test permuted indices are the test set.
-    We reproduce that arithmetic (cross-checked against scikit-learn in the tests) so the
-    split equals the paper's without depending on scikit-learn. Both lists come back sorted.
-    """
-    ordered = sorted(set(ids))
-    n = len(ordered)
-    if n < 2:
-        raise DataError(f"need at least 2 cases to split, found {n}")
-    n_test = math.ceil(test_fraction * n)
-    perm = np.random.RandomState(seed).permutation(n)
-    test = sorted(ordered[i] for i in perm[:n_test])
-    train = sorted(ordered[i] for i in perm[n_test:])
-    return train, test
-
-
 # --- hashing and atomic writes ----------------------------------------------------------
-
-
-class HeldOutTables(NamedTuple):
-    """The writers of a split's test half: public ``test.csv``, private ``test_labels.csv`` and the
-    sample submission's ``submission.csv``, and the sample submission's folder."""
-
-    test: Any
-    labels: Any
-    sample: Any
-    sample_dir: Path
-
-
-class RawFile(NamedTuple):
-    """One file of a release as it was downloaded: a member of a zip in ``raw/``
-    (``zip_path``), or a file a user unpacked by hand (``zip_path`` None, ``name`` its path).
-    Prepare reads members in place, so a release is never unpacked twice onto the disk."""
-
-    zip_path: Path | None
-    name: str
-
-    def read(self) -> bytes:
-        if self.zip_path is None:
-            return Path(self.name).read_bytes()
-        with zipfile.ZipFile(self.zip_path) as zf:
-            return zf.read(self.name)
-
-    def copy(self, dst: Path) -> None:
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        if self.zip_path is None:
-            shutil.copyfile(self.name, dst)
-            return
-        with zipfile.ZipFile(self.zip_path) as zf, zf.open(self.name) as src, dst.open("wb") as out:
-            shutil.copyfileobj(src, out, 1 << 20)
-
-
-def zip_members(archive: Path) -> list[str]:
-    """The file (not folder) members of ``archive``; a corrupt zip is a one-line DataError."""
-    try:
-        with zipfile.ZipFile(archive) as zf:
-            return [i.filename for i in zf.infolist() if not i.is_dir()]
-    except zipfile.BadZipFile:
-        raise DataError(f"{archive} is not a valid zip; delete it and prepare again") from None
-
-
-#: Files in ``raw/`` that are ours, not the release's.
-_BOOKKEEPING = {"downloads.json", ".lock"}
-
-
-def raw_files(raw_dir: Path) -> dict[str, RawFile]:
-    """Every file of a release by its posix path: the members of each ``raw/*.zip`` (the
-    path inside the zip) and the files unpacked by hand (the path below ``raw/``). A member
-    wins over a loose file of the same path; zips, partial downloads and our bookkeeping are
-    not files of the release."""
-    found: dict[str, RawFile] = {}
-    for archive in sorted(raw_dir.glob("*.zip")):
-        for name in zip_members(archive):
-            found.setdefault(name, RawFile(archive, name))
-    for p in sorted(raw_dir.rglob("*")):
-        if p.is_file() and p.suffix not in (".zip", ".part") and p.name not in _BOOKKEEPING:
-            found.setdefault(p.relative_to(raw_dir).as_posix(), RawFile(None, str(p)))
-    return found
-
-
-def ticker(progress: ProgressFn | None, task: str, total: int) -> Callable[[], None]:
-    """A callable that reports one more of ``total`` items of ``task`` done to ``progress``."""
-    done = 0
-
-    def tick() -> None:
-        nonlocal done
-        done += 1
-        if progress:
-            progress(task, done, total)
-
-    return tick
-
-
-@contextmanager
-def held_out_tables(
-    public_dir: Path,
-    private_dir: Path,
-    test_header: Sequence[str],
-    label_header: Sequence[str],
-    sample_header: Sequence[str],
-) -> Iterator[HeldOutTables]:
-    """Open the three tables every prepare writes for its test cases, headers written."""
-    sub = public_dir / "sample_submission"
-    sub.mkdir(parents=True, exist_ok=True)
-    with (
-        (public_dir / "test.csv").open("w", newline="") as ft,
-        (private_dir / "test_labels.csv").open("w", newline="") as fl,
-        (sub / "submission.csv").open("w", newline="") as fs,
-    ):
-        t = HeldOutTables(csv.writer(ft), csv.writer(fl), csv.writer(fs), sub)
-        t.test.writerow(test_header)
-        t.labels.writerow(label_header)
-        t.sample.writerow(sample_header)
-        yield t
 
 
 def file_digest(path: Path, algorithm: str = "sha256") -> str:
@@ -611,6 +487,13 @@ def download_plan(chs: Iterable[Challenge], home: Path | None = None) -> list[Pl
 
 
 # --- prepare orchestration ----------------------------------------------------------------
+
+
+def public_expected_ids(challenge: Challenge, public_dir: Path) -> list[str]:
+    """The test ids as the public folder lists them (what ``prepare`` records in the manifest)."""
+    id_column = grader_of(challenge).format.id_column
+    with (public_dir / "test.csv").open(newline="") as f:
+        return [row[id_column] for row in csv.DictReader(f)]
 
 
 def read_manifest(data_root: Path) -> Manifest | None:

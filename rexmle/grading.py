@@ -1,40 +1,27 @@
 """Validate and grade a submission directory for one challenge.
 
-The contract with ``challenges/<id>/grade.py`` is four names:
+The challenge's code is a :class:`rexmle.challenge_api.Grader` (its contract is written there):
+``FORMAT``, ``check_case``, and ``score_case`` (+ ``aggregate`` for pooled metrics) or
+``score_pooled``. The test cases a submission must cover are those the manifest recorded when
+the data was prepared (the ``FORMAT.id_column`` values of the public ``test.csv``).
 
-``FORMAT``                 a :class:`SubmissionFormat` (CSV columns and allowed file suffixes)
-``check_case(case_id, files, public_dir)``
-                           format check of one case using public files only; returns the loaded
-                           prediction; raises :class:`InvalidSubmission` with a short reason
-``score_case(case_id, loaded, private_dir) -> dict[str, float]``
-                           the official per-case metrics
-``aggregate(rows) -> dict[str, float]``
-                           per-case rows -> the challenge's aggregate metrics
-
-The test cases a submission must cover are the ``FORMAT.id_column`` values of the public
-``test.csv``; a module whose cases are listed elsewhere defines ``expected_ids(public_dir)``.
-
-A metric pooled over every test case (COCO AP ranks all detections of all images together)
-cannot be a mean of per-case numbers. Such a module defines, instead of ``score_case`` and
-``aggregate``, the optional hook
-
-``score_pooled(loaded, private_dir) -> dict[str, float]``
-                           ``loaded`` maps every case id to its ``check_case`` result (which
-                           must then be small and picklable: it travels back from the pool
-                           workers); called once, in the parent, after every case passed
+The harness, not the grader, turns per-case values into the submission's metrics, as
+challenge.yaml defines each one (:func:`aggregate`): ``mean`` / ``median`` over the cases, or
+``pooled`` (the grader's value over all cases at once).
 
 The submission table (``submission.csv``, the id set, path safety) is read by
 ``rexmle.submission``; here every failure becomes ``valid: false`` with a one-line reason. No byte
 of a submitted file is decoded in the caller's process: each case is checked and scored in
 a disposable worker (``rexmle.grade_worker``) with an address-space cap and a wall limit
 (``challenge.yaml``'s ``grading:``), one case per worker in flight, so memory is bounded by
-one case per worker and a worker that dies or hangs makes the submission invalid.
+one case per worker and a worker that dies or hangs makes the submission invalid. A pooled
+grader's ``score_pooled`` gets every case's ``check_case`` result (small and picklable) in one
+worker after every case passed.
 """
 
 from __future__ import annotations
 
 import contextlib
-import csv
 import math
 import os
 import pickle
@@ -43,18 +30,21 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.connection import wait as connection_wait
 from pathlib import Path
 from typing import IO, Any
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from rexmle import grade_worker
-from rexmle.challenge import Challenge, challenge_module
-from rexmle.errors import InvalidSubmission
+from rexmle import data, grade_worker
+from rexmle.challenge import Challenge, Metric
+from rexmle.challenge_api import grader_of
+from rexmle.errors import ConfigError, InvalidSubmission
+from rexmle.grade_worker import POOLED_KEY, VALIDATE_CASE_TIME_S, Verdict, one_line
 from rexmle.submission import (
     EXTRA_ROWS_READ,
     MAX_CSV_BYTES,
@@ -93,75 +83,6 @@ class GradeReport(BaseModel):
 ProgressFn = Callable[[int, int], None]
 
 
-def _one_line(text: str, limit: int = 300) -> str:
-    line = " ".join(str(text).split())
-    return line if len(line) <= limit else line[: limit - 1] + "…"
-
-
-# --- per-case work, run in disposable worker processes -----------------------------------
-
-#: Where a pooled grader's per-case check result rides in a verdict (see ``case_task``).
-POOLED_KEY = "__loaded__"
-#: Wall-clock limit of one case's check when only validating (``validate``, the gateway's
-#: ``/validate``): a format check must answer an agent quickly.
-VALIDATE_CASE_TIME_S = 30.0
-
-Verdict = tuple[str, bool, str | None, dict[str, Any]]
-
-
-def case_task(
-    folder: str,
-    challenge_id: str,
-    case_id: str,
-    files: dict[str, Any],
-    public_dir: str,
-    private_dir: str | None,
-) -> Verdict:
-    """Check (and with a private dir, score) one case, in a grading worker. Never raises:
-    returns a verdict ``(case_id, ok, reason, scores)``.
-
-    For a pooled grader (``score_pooled``) the scores dict is ``{POOLED_KEY: loaded}`` when
-    grading: the check's result goes back to the parent, which scores all cases together."""
-    mod: Any = challenge_module(Path(folder), challenge_id, "grade")
-    try:
-        loaded = mod.check_case(case_id, files, Path(public_dir))
-        scores: dict[str, Any] = {}
-        if private_dir is not None and hasattr(mod, "score_pooled"):
-            scores = {POOLED_KEY: loaded}
-        elif private_dir is not None:
-            scores = {k: float(v) for k, v in mod.score_case(case_id, loaded, Path(private_dir)).items()}
-    except InvalidSubmission as exc:
-        return case_id, False, _one_line(str(exc)), {}
-    except MemoryError:
-        return case_id, False, f"case {case_id}: prediction too large to load", {}
-    except RecursionError:
-        return case_id, False, f"case {case_id}: prediction is nested too deeply to read", {}
-    except Exception as exc:
-        return (
-            case_id,
-            False,
-            _one_line(f"case {case_id}: could not be graded: {type(exc).__name__}: {exc}"),
-            {},
-        )
-    return case_id, True, None, scores
-
-
-def pooled_task(
-    folder: str, challenge_id: str, loaded: dict[str, Any], private_dir: str
-) -> tuple[bool, str | None, dict[str, float]]:
-    """``score_pooled`` over every case, in a grading worker: ``(ok, reason, metrics)``."""
-    mod: Any = challenge_module(Path(folder), challenge_id, "grade")
-    try:
-        result = mod.score_pooled(loaded, Path(private_dir))
-        return True, None, {k: float(v) for k, v in result.items()}
-    except InvalidSubmission as exc:
-        return False, _one_line(str(exc)), {}
-    except MemoryError:
-        return False, "scoring needs more memory than the grading limit", {}
-    except Exception as exc:
-        return False, _one_line(f"aggregation failed: {type(exc).__name__}: {exc}"), {}
-
-
 #: Variables a grading worker keeps from the harness's environment: no provider keys, no
 #: ``REXMLE_*`` settings (a worker is told everything it needs in its requests).
 _WORKER_ENV_KEEP = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "PYTHONPATH")
@@ -194,7 +115,7 @@ class _Worker:
             tail = self.stderr.read().decode("utf-8", "replace").strip().splitlines()
         except OSError:
             return ""
-        return _one_line(tail[-1], 160) if tail else ""
+        return one_line(tail[-1], 160) if tail else ""
 
     def kill(self) -> None:
         with contextlib.suppress(ProcessLookupError):
@@ -344,7 +265,7 @@ def _run_cases(
         try:
             _job, verdict = pool.next_answer(lambda c: f"case {c}")
         except WorkerDied as exc:
-            yield exc.job, False, _one_line(str(exc)), {}
+            yield exc.job, False, one_line(str(exc)), {}
             return
         done += 1
         if progress:
@@ -366,24 +287,104 @@ def expected_ids(challenge: Challenge, public_dir: Path) -> list[str]:
     """The case ids a submission must cover.
 
     From the manifest written when the data was prepared (``test_ids``), which no agent can
-    reach; for a preparation older than that field, the grade module's own ``expected_ids`` or
-    the ``FORMAT.id_column`` of the public ``test.csv`` (the run checks the public folder
+    reach; for a preparation older than that field, the ``FORMAT.id_column`` of the public
+    ``test.csv`` (the run checks the public folder
     against the manifest's hashes before grading, see ``rexmle.data.check_public``)."""
-    from rexmle.data import read_manifest
-
-    manifest = read_manifest(public_dir.parent)
+    manifest = data.read_manifest(public_dir.parent)
     if manifest is not None and manifest.test_ids is not None:
         return list(manifest.test_ids)
-    return public_expected_ids(challenge, public_dir)
+    return data.public_expected_ids(challenge, public_dir)
 
 
-def public_expected_ids(challenge: Challenge, public_dir: Path) -> list[str]:
-    """The test ids as the public folder lists them (what ``prepare`` records in the manifest)."""
-    mod = challenge.module("grade")
-    if hasattr(mod, "expected_ids"):
-        return list(mod.expected_ids(public_dir))
-    with (public_dir / "test.csv").open(newline="") as f:
-        return [row[mod.FORMAT.id_column] for row in csv.DictReader(f)]
+def aggregate(
+    metrics: Sequence[Metric], rows: Sequence[Mapping[str, Any]], pooled: Mapping[str, float]
+) -> dict[str, float]:
+    """Each metric's value, as challenge.yaml defines it, in the yaml's order.
+
+    ``mean``:   (1/n) sum_i v_i     ``median``: numpy's median of the v_i (the mean of the two
+    middle values for an even n), over the per-case values ``v_i = rows[i][metric.case_key]``;
+    a NaN case value makes the metric NaN, which makes the submission invalid (the organisers'
+    ``np.mean`` would give NaN too). ``pooled``: the grader's own value over all cases.
+
+    A grader that misses a value the yaml needs, or computes a pooled metric the yaml does not
+    name, is a bug in the challenge, not in the submission: :class:`ConfigError`."""
+    names = {m.name for m in metrics if m.aggregation == "pooled"}
+    extra = sorted(set(pooled) - names)
+    if extra:
+        raise ConfigError(
+            f"the grader computes {', '.join(extra)}, which challenge.yaml does not name as pooled"
+        )
+    out: dict[str, float] = {}
+    for m in metrics:
+        if m.aggregation == "pooled":
+            if m.name not in pooled:
+                raise ConfigError(f"the grader does not compute the pooled metric {m.name}")
+            out[m.name] = float(pooled[m.name])
+            continue
+        try:
+            values = np.asarray([float(r[m.case_key]) for r in rows], dtype=np.float64)
+        except KeyError:
+            raise ConfigError(
+                f"the grader's score_case gives no {m.case_key!r} for metric {m.name}"
+            ) from None
+        out[m.name] = float(np.mean(values) if m.aggregation == "mean" else np.median(values))
+    return out
+
+
+def _score_cases(
+    challenge: Challenge,
+    cases: dict[str, dict[str, Any]],
+    public_dir: Path,
+    private_dir: Path | None,
+    pool: WorkerPool,
+    time_limit: float,
+    progress: ProgressFn | None,
+) -> tuple[list[dict[str, Any]], dict[str, Any]] | GradeReport:
+    """Every case checked (and scored) in the pool: the per-case rows sorted by id and the pooled
+    graders' loaded predictions, or the report of the first case that failed."""
+    rows: list[dict[str, Any]] = []
+    pooled: dict[str, Any] = {}
+    for case_id, ok, reason, scores in _run_cases(
+        challenge, cases, public_dir, private_dir, pool, time_limit, progress
+    ):
+        if not ok:
+            return GradeReport(valid=False, reason=reason, n_cases=len(cases))
+        if POOLED_KEY in scores:
+            pooled[case_id] = scores.pop(POOLED_KEY)
+        rows.append({"case_id": case_id, **scores})
+    rows.sort(key=lambda r: r["case_id"])
+    return rows, pooled
+
+
+def _pooled_metrics(
+    challenge: Challenge,
+    rows: list[dict[str, Any]],
+    loaded: dict[str, Any],
+    private_dir: Path,
+    pool: WorkerPool,
+    time_limit: float,
+) -> dict[str, float] | GradeReport:
+    """The grader's pooled metrics: ``score_pooled`` in a worker, or ``aggregate`` over the rows."""
+    grader = grader_of(challenge)
+    if grader.score_pooled is not None:
+        request = (
+            "pooled",
+            (str(challenge.folder), challenge.id, dict(sorted(loaded.items())), str(private_dir)),
+        )
+        try:
+            pool.submit("all cases", request, time_limit)
+            _job, (ok, reason, metrics) = pool.next_answer(lambda job: job)
+        except WorkerDied as exc:
+            return GradeReport(valid=False, reason=one_line(f"scoring failed: {exc}"), n_cases=len(rows))
+        return dict(metrics) if ok else GradeReport(valid=False, reason=reason, n_cases=len(rows))
+    if grader.aggregate is None:
+        return {}
+    try:
+        return {k: float(v) for k, v in grader.aggregate(rows).items()}
+    except InvalidSubmission as exc:
+        return GradeReport(valid=False, reason=one_line(str(exc)), n_cases=len(rows))
+    except Exception as exc:
+        return GradeReport(valid=False, reason=one_line(f"aggregation failed: {type(exc).__name__}: {exc}"))
 
 
 def _evaluate(
@@ -394,53 +395,29 @@ def _evaluate(
     workers: int | None,
     progress: ProgressFn | None,
 ) -> GradeReport:
-    mod = challenge.module("grade")
+    fmt = grader_of(challenge).format
     try:
         ids = expected_ids(challenge, public_dir)
-        cases = read_submission(submission_dir, mod.FORMAT, ids)
-        check_repeated_values(cases, mod.FORMAT, public_dir / "test.csv")
+        cases = read_submission(submission_dir, fmt, ids)
+        check_repeated_values(cases, fmt, public_dir / "test.csv")
     except InvalidSubmission as exc:
-        return GradeReport(valid=False, reason=_one_line(str(exc)))
+        return GradeReport(valid=False, reason=one_line(str(exc)))
     limits = challenge.spec.grading
     time_limit = (
         limits.case_time_s if private_dir is not None else min(limits.case_time_s, VALIDATE_CASE_TIME_S)
     )
-    rows: list[dict[str, Any]] = []
-    pooled: dict[str, Any] = {}
     size = min(workers or default_workers(), len(cases))
     with WorkerPool(size, limits.memory_gb) as pool:
-        for case_id, ok, reason, scores in _run_cases(
-            challenge, cases, public_dir, private_dir, pool, time_limit, progress
-        ):
-            if not ok:
-                return GradeReport(valid=False, reason=reason, n_cases=len(cases))
-            if POOLED_KEY in scores:
-                pooled[case_id] = scores.pop(POOLED_KEY)
-            rows.append({"case_id": case_id, **scores})
-        rows.sort(key=lambda r: r["case_id"])
+        scored = _score_cases(challenge, cases, public_dir, private_dir, pool, time_limit, progress)
+        if isinstance(scored, GradeReport):
+            return scored
+        rows, loaded = scored
         if private_dir is None:
             return GradeReport(valid=True, n_cases=len(rows))
-        if hasattr(mod, "score_pooled"):
-            request = (
-                "pooled",
-                (str(challenge.folder), challenge.id, dict(sorted(pooled.items())), str(private_dir)),
-            )
-            try:
-                pool.submit("all cases", request, time_limit)
-                _job, (ok, reason, metrics) = pool.next_answer(lambda job: job)
-            except WorkerDied as exc:
-                return GradeReport(valid=False, reason=_one_line(f"scoring failed: {exc}"), n_cases=len(rows))
-            if not ok:
-                return GradeReport(valid=False, reason=reason, n_cases=len(rows))
-    if not hasattr(mod, "score_pooled"):
-        try:
-            metrics = {k: float(v) for k, v in mod.aggregate(rows).items()}
-        except InvalidSubmission as exc:
-            return GradeReport(valid=False, reason=_one_line(str(exc)), n_cases=len(rows))
-        except Exception as exc:
-            return GradeReport(
-                valid=False, reason=_one_line(f"aggregation failed: {type(exc).__name__}: {exc}")
-            )
+        pooled = _pooled_metrics(challenge, rows, loaded, private_dir, pool, time_limit)
+    if isinstance(pooled, GradeReport):
+        return pooled
+    metrics = aggregate(challenge.spec.metrics, rows, pooled)
     bad = [k for k, v in metrics.items() if math.isnan(v)]
     if bad:
         return GradeReport(valid=False, reason=f"metric(s) {', '.join(bad)} are NaN", n_cases=len(rows))
@@ -468,5 +445,5 @@ def grade(
     progress: ProgressFn | None = None,
 ) -> GradeReport:
     """Validate then score every case in bounded workers (``challenge.yaml``'s ``grading``
-    limits); aggregate with the challenge's ``aggregate`` or ``score_pooled``."""
+    limits); the metrics as challenge.yaml defines them (:func:`aggregate`)."""
     return _evaluate(challenge, submission_dir, public_dir, private_dir, workers, progress)

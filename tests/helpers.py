@@ -149,3 +149,32 @@ def offline(ch: Any, base_url: str, sha256: dict[str, str] | None = None) -> Any
             update |= {"sha256": sha256[df.name], "md5": None, "size_bytes": None}
         files.append(df.model_copy(update=update))
     return challenge.Challenge(ch.spec.model_copy(update={"data": files}), ch.folder)
+
+
+def fake_challenge(folder: Path, grade_py: str, metrics: list[dict[str, str]], limits: Any = None) -> Any:
+    """A challenge folder for grading tests: ``grade.py`` as given and the least challenge.yaml
+    that loads (the folder's name is the id); ``limits``: a GradingLimits for the parent's grading."""
+    import yaml
+
+    from rexmle.challenge import Challenge, load_spec
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "grade.py").write_text(grade_py)
+    budgets = {"wall_time_s": 60, "cpus": 1, "memory_gb": 1}
+    spec = {
+        "id": folder.name,
+        "title": "a fake challenge for grading tests",
+        "source": {"competition": "none", "url": "https://example.org/", "licence": "none"},
+        "modality": "none",
+        "task_type": "none",
+        "dimensions": "2d",
+        "download_gb": 0.001,
+        "data": [{"name": "none.zip", "manual": "nothing to download"}],
+        "budgets": budgets,
+        "synthetic_budgets": budgets,
+        "metrics": metrics,
+        "layout_version": 1,
+    }
+    (folder / "challenge.yaml").write_text(yaml.safe_dump(spec))
+    loaded = load_spec(folder / "challenge.yaml")
+    return Challenge(loaded if limits is None else loaded.model_copy(update={"grading": limits}), folder)

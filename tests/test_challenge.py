@@ -35,14 +35,17 @@ def test_every_challenge_folder_is_complete(cid: str) -> None:
     """The files every challenge ships, and a leaderboard whose every row says where it came
     from and whose metric columns the spec knows (with a direction) and the grader computes."""
     ch = challenge.get(cid)
-    for name in ("challenge.yaml", "description.md", "prepare.py", "synthetic.py", "grade.py"):
+    code = ("prepare.py", "synthetic.py", "grade.py")
+    for name in ("challenge.yaml", "description.md", *(() if ch.spec.family else code)):
         assert (ch.folder / name).is_file(), name
+    if ch.spec.family:  # a family task holds no code: its family folder does
+        assert not list(ch.folder.glob("*.py"))
+        assert (ch.folder.parent / ch.spec.family.code / "family.py").is_file()
     board = ch.leaderboard
     assert len(board) >= 3 and list(board["rank"]) == sorted(board["rank"])
     assert "source" in board.columns and board["source"].astype(str).str.strip().str.len().min() > 10
     ranked = ranking.leaderboard_metrics(board)
-    assert ranked and set(ranked) <= set(ch.spec.directions)
-    assert set(ranked) <= set(ch.module("grade").METRICS)
+    assert ranked and set(ranked) == set(ch.spec.ranked_directions)  # yaml's `ranked` = the board's columns
     assert all(df.urls or df.gdrive_id or df.manual for df in ch.spec.data)
 
 
@@ -90,3 +93,19 @@ def test_malformed_yaml_is_refused_with_one_line(
     assert message in str(e.value)
     assert "\n" not in str(e.value)
     assert str(y) in str(e.value)
+
+
+def test_a_misspelt_family_parameter_is_one_line_naming_the_task() -> None:
+    from rexmle.challenges._topcow.family import FAMILY
+
+    from rexmle.challenge import Family
+
+    spec = challenge.get("topcow-track1-task1").spec
+    assert FAMILY.grader(spec).format.file_columns == {"predicted_mask_path": (".nii.gz", ".nii")}
+    for params, where in (({"modality": "ct", "task": "segmentation"}, "task"), ({"modality": "ct"}, "task"),
+                          ({"modality": "ct", "task": "seg", "track": 1}, "track")):  # fmt: skip
+        bad = spec.model_copy(update={"family": Family(code="_topcow", params=params)})
+        with pytest.raises(ConfigError) as e:
+            FAMILY.grader(bad)
+        assert str(e.value).startswith(f"topcow-track1-task1: challenge.yaml family.params.{where}: ")
+        assert "\n" not in str(e.value)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from rexmle import challenge, data
+from rexmle import challenge, challenge_api, data
 from rexmle.challenge import DataFile
 from rexmle.errors import DataError
 
@@ -20,13 +20,13 @@ from rexmle.errors import DataError
 def test_split_matches_scikit_learn(n: int) -> None:
     sklearn = pytest.importorskip("sklearn.model_selection")
     ids = [f"case{i:04d}" for i in range(n)]
-    train, test = data.train_test_split_ids(reversed(ids), 0.2, 42)
+    train, test = challenge_api.train_test_split_ids(reversed(ids), 0.2, 42)
     ref_train, ref_test = sklearn.train_test_split(sorted(ids), test_size=0.2, random_state=42, shuffle=True)
     assert test == sorted(ref_test) and train == sorted(ref_train)
 
 
 def test_split_is_disjoint_and_sized() -> None:
-    train, test = data.train_test_split_ids([f"c{i}" for i in range(250)], 0.2, 42)
+    train, test = challenge_api.train_test_split_ids([f"c{i}" for i in range(250)], 0.2, 42)
     assert len(test) == 50 and len(train) == 200 and not set(train) & set(test)
 
 
@@ -307,7 +307,7 @@ def test_raw_files_reads_zip_members_and_hand_unpacked_files(tmp_path: Path) -> 
     (tmp_path / "both.txt").write_bytes(b"loose copy")
     (tmp_path / "downloads.json").write_text("{}")
     (tmp_path / "other.zip.part").write_bytes(b"partial")
-    files = data.raw_files(tmp_path)
+    files = challenge_api.raw_files(tmp_path)
     assert sorted(files) == ["both.txt", "release/a.txt", "release/b/c.txt"]
     assert files["release/a.txt"].read() == b"from the zip" and files["both.txt"].read() == b"member wins"
     files["release/b/c.txt"].copy(tmp_path / "out" / "c.txt")
@@ -316,13 +316,13 @@ def test_raw_files_reads_zip_members_and_hand_unpacked_files(tmp_path: Path) -> 
     assert (tmp_path / "out" / "a.txt").read_bytes() == b"from the zip"
     (tmp_path / "broken.zip").write_bytes(b"not a zip")
     with pytest.raises(DataError, match=r"broken.zip is not a valid zip; delete it and prepare again"):
-        data.raw_files(tmp_path)
+        challenge_api.raw_files(tmp_path)
 
 
 def test_ticker_counts_up_to_the_total() -> None:
     seen: list[tuple[str, int, int]] = []
-    tick = data.ticker(lambda *a: seen.append(a), "prepare x", 2)
+    tick = challenge_api.ticker(lambda *a: seen.append(a), "prepare x", 2)
     tick()
     tick()
     assert seen == [("prepare x", 1, 2), ("prepare x", 2, 2)]
-    data.ticker(None, "quiet", 1)()  # no progress callback: nothing to report, no error
+    challenge_api.ticker(None, "quiet", 1)()  # no progress callback: nothing to report, no error

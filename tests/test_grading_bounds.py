@@ -15,24 +15,19 @@ import sys
 import textwrap
 import time
 from pathlib import Path
-from types import ModuleType, SimpleNamespace
 
 import pytest
+from helpers import fake_challenge
 
 from rexmle import grading
-from rexmle.challenge import GradingLimits, challenge_module
+from rexmle.challenge import Challenge, GradingLimits
 
 GRADE_PY = """
 import os, signal, sys, time
 from pathlib import Path
-from rexmle.errors import InvalidSubmission
-from rexmle.grading import SubmissionFormat
+from rexmle.challenge_api import InvalidSubmission, SubmissionFormat
 
 FORMAT = SubmissionFormat(id_column="case_id", value_columns=("action",))
-
-
-def expected_ids(public_dir):
-    return (public_dir / "ids.txt").read_text().split()
 
 
 def check_case(case_id, files, public_dir):
@@ -69,25 +64,24 @@ def aggregate(rows):
 """
 
 
-class FakeChallenge:
-    """What ``grading`` uses of a Challenge: folder, id, its modules and its grading limits."""
+METRICS = [
+    {"name": "ok", "direction": "higher_better", "aggregation": "pooled"},
+    {"name": "n_fds", "direction": "lower_better", "aggregation": "pooled"},
+]
 
-    def __init__(self, folder: Path, limits: GradingLimits) -> None:
-        self.folder, self.id = folder, "bounds_fake"
-        self.spec = SimpleNamespace(grading=limits)
 
-    def module(self, name: str) -> ModuleType:
-        return challenge_module(self.folder, self.id, name)
+def fake(folder: Path, limits: GradingLimits) -> Challenge:
+    """The fake challenge (``GRADE_PY``) with these grading limits."""
+    return fake_challenge(folder, GRADE_PY, METRICS, limits)  # type: ignore[no-any-return]
 
 
 @pytest.fixture
 def setup(tmp_path: Path) -> tuple[Path, Path, Path]:
-    (tmp_path / "challenge").mkdir()
-    (tmp_path / "challenge" / "grade.py").write_text(GRADE_PY)
+    fake(tmp_path / "bounds_fake", GradingLimits())
     (tmp_path / "public").mkdir()
-    (tmp_path / "public" / "ids.txt").write_text("a b")
+    (tmp_path / "public" / "test.csv").write_text("case_id\na\nb\n")
     (tmp_path / "private").mkdir()
-    return tmp_path / "challenge", tmp_path / "public", tmp_path / "private"
+    return tmp_path / "bounds_fake", tmp_path / "public", tmp_path / "private"
 
 
 def submit(folder: Path, actions: dict[str, str]) -> Path:
@@ -99,8 +93,7 @@ def submit(folder: Path, actions: dict[str, str]) -> Path:
 
 def grade(setup: tuple[Path, Path, Path], sub: Path, **limits: float) -> grading.GradeReport:
     folder, public, private = setup
-    ch = FakeChallenge(folder, GradingLimits(**limits))
-    return grading.grade(ch, sub, public, private, workers=2)  # type: ignore[arg-type]
+    return grading.grade(fake(folder, GradingLimits(**limits)), sub, public, private, workers=2)
 
 
 def assert_one_line_invalid(report: grading.GradeReport, *words: str) -> None:
@@ -159,7 +152,7 @@ def test_workers_get_no_provider_keys(
     setup: tuple[Path, Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     folder, public, _private = setup
-    ch = FakeChallenge(folder, GradingLimits())
+    ch = fake(folder, GradingLimits())
     monkeypatch.setenv("OPENAI_API_KEY", "sk-must-not-leak")
     monkeypatch.setenv("REXMLE_HOME", str(tmp_path))
     with grading.WorkerPool(1, 2.0) as pool:
@@ -181,10 +174,10 @@ def test_workers_die_with_a_killed_harness(setup: tuple[Path, Path, Path], tmp_p
         from pathlib import Path
         from types import SimpleNamespace
         sys.path.insert(0, {str(Path(__file__).parent)!r})
-        from test_grading_bounds import FakeChallenge
+        from test_grading_bounds import fake
         from rexmle import grading
         from rexmle.challenge import GradingLimits
-        ch = FakeChallenge(Path({str(folder)!r}), GradingLimits(case_time_s=600))
+        ch = fake(Path({str(folder)!r}), GradingLimits(case_time_s=600))
         grading.grade(ch, Path({str(sub)!r}), Path({str(public)!r}), Path({str(private)!r}), workers=2)
         """
     )

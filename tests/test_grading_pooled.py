@@ -4,23 +4,18 @@ case's ``check_case`` result at once, in one grading worker, instead of ``score_
 from __future__ import annotations
 
 from pathlib import Path
-from types import ModuleType, SimpleNamespace
 
 import pytest
+from helpers import fake_challenge
 
 from rexmle import grading
-from rexmle.challenge import GradingLimits, challenge_module
+from rexmle.challenge import Challenge
 
 GRADE_PY = """
 from pathlib import Path
-from rexmle.errors import InvalidSubmission
-from rexmle.grading import SubmissionFormat
+from rexmle.challenge_api import InvalidSubmission, SubmissionFormat
 
 FORMAT = SubmissionFormat(id_column="case_id", value_columns=("value",))
-
-
-def expected_ids(public_dir):
-    return (public_dir / "ids.txt").read_text().split()
 
 
 def check_case(case_id, files, public_dir):
@@ -39,27 +34,20 @@ def score_pooled(loaded, private_dir):
 """
 
 
-class PooledChallenge:
-    """Just what ``grading`` uses of a Challenge: folder, id and its modules."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder, self.id = folder, "pooled_fake"
-        self.spec = SimpleNamespace(grading=GradingLimits())
-
-    def module(self, name: str) -> ModuleType:
-        return challenge_module(self.folder, self.id, name)
+METRICS = [
+    {"name": n, "direction": "higher_better", "aggregation": "pooled"} for n in ("total", "n", "order")
+]
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[PooledChallenge, Path, Path]:
+def setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[Challenge, Path, Path]:
     root = tmp_path_factory.mktemp("pooled")
-    (root / "challenge").mkdir()
-    (root / "challenge" / "grade.py").write_text(GRADE_PY)
+    ch = fake_challenge(root / "pooled_fake", GRADE_PY, METRICS)
     (root / "public").mkdir()
-    (root / "public" / "ids.txt").write_text("c3 c1 c2")
+    (root / "public" / "test.csv").write_text("case_id\nc3\nc1\nc2\n")
     (root / "private").mkdir()
     (root / "private" / "offset.txt").write_text("0.5")
-    return PooledChallenge(root / "challenge"), root / "public", root / "private"
+    return ch, root / "public", root / "private"
 
 
 def submit(folder: Path, values: dict[str, str]) -> Path:
@@ -71,7 +59,7 @@ def submit(folder: Path, values: dict[str, str]) -> Path:
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_pooled_hook_sees_every_case_once_in_id_order(
-    setup: tuple[PooledChallenge, Path, Path], tmp_path: Path, workers: int
+    setup: tuple[Challenge, Path, Path], tmp_path: Path, workers: int
 ) -> None:
     ch, public, private = setup
     sub = submit(tmp_path / "sub", {"c2": "2", "c3": "4", "c1": "1.25"})
@@ -82,9 +70,7 @@ def test_pooled_hook_sees_every_case_once_in_id_order(
     assert report.per_case == [{"case_id": "c1"}, {"case_id": "c2"}, {"case_id": "c3"}]
 
 
-def test_validate_never_calls_the_pooled_hook(
-    setup: tuple[PooledChallenge, Path, Path], tmp_path: Path
-) -> None:
+def test_validate_never_calls_the_pooled_hook(setup: tuple[Challenge, Path, Path], tmp_path: Path) -> None:
     ch, public, _ = setup
     sub = submit(tmp_path / "sub", {"c1": "-1", "c2": "2", "c3": "4"})
     report = grading.validate(ch, sub, public)  # type: ignore[arg-type]
@@ -92,7 +78,7 @@ def test_validate_never_calls_the_pooled_hook(
 
 
 def test_failures_in_check_and_in_the_hook_are_one_line_reasons(
-    setup: tuple[PooledChallenge, Path, Path], tmp_path: Path
+    setup: tuple[Challenge, Path, Path], tmp_path: Path
 ) -> None:
     ch, public, private = setup
     bad = grading.grade(

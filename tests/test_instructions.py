@@ -11,6 +11,7 @@ import pytest
 
 from rexmle import challenge, data, grading
 from rexmle import run as runs
+from rexmle.challenge_api import grader_of
 from rexmle.errors import InvalidSubmission
 from rexmle.runtime.base import SANDBOX_PATHS
 
@@ -41,7 +42,7 @@ def _render(cid: str) -> str:
 def test_every_metric_direction_and_the_format_check_are_stated(cid: str) -> None:
     ch = challenge.get(cid)
     text = _render(cid)
-    fmt = ch.module("grade").FORMAT
+    fmt = grader_of(ch).format
     for m in ch.spec.metrics:
         better = "higher" if m.direction == "higher_better" else "lower"
         assert f"- `{m.name}`: **{better} is better**; {challenge.AGGREGATION_TEXT[m.aggregation]}" in text
@@ -74,7 +75,7 @@ def test_the_direction_check_above_can_fail() -> None:
 def test_header_and_cell_whitespace_is_read_one_way(cid: str, tmp_path: Path) -> None:
     """`image_id, quality_score` (a space after the comma) and padded cells read as the tight
     form does, for every challenge's table."""
-    fmt = challenge.get(cid).module("grade").FORMAT
+    fmt = grader_of(challenge.get(cid)).format
     ids = ["case1", "case2"]
     for case in ids:
         for col, suffixes in fmt.file_columns.items():
@@ -111,14 +112,14 @@ def test_a_spaced_ldct_header_validates_end_to_end(tmp_path: Path) -> None:
 
 def test_a_repeated_column_must_repeat_the_test_table(tmp_path: Path) -> None:
     """TopCoW's and TopBrain's `modality` is checked against test.csv, not carried unread."""
-    fmt = challenge.get("topcow-track1-task1").module("grade").FORMAT
+    fmt = grader_of(challenge.get("topcow-track1-task1")).format
     (tmp_path / "test.csv").write_text("image_id,modality,image_path\ntopcow_ct_001, CTA ,x\n")
     grading.check_repeated_values({"topcow_ct_001": {"modality": "CTA"}}, fmt, tmp_path / "test.csv")
     with pytest.raises(InvalidSubmission) as err:
         grading.check_repeated_values({"topcow_ct_001": {"modality": "MRA"}}, fmt, tmp_path / "test.csv")
     assert str(err.value) == "case topcow_ct_001: modality is 'MRA', but test.csv says 'CTA'"
     # a value column test.csv does not have (LDCT-IQA's score) is not compared
-    ldct = challenge.get("ldct-iqa").module("grade").FORMAT
+    ldct = grader_of(challenge.get("ldct-iqa")).format
     (tmp_path / "plain.csv").write_text("image_id,image_path\na,x\n")
     grading.check_repeated_values({"a": {"quality_score": "1"}}, ldct, tmp_path / "plain.csv")
 

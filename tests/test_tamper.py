@@ -51,4 +51,4 @@ def test_the_expected_cases_come_from_the_manifest_not_the_public_file(tmp_path:
     test_csv.write_text("\n".join(test_csv.read_text().splitlines()[:2]) + "\n")
     assert len(full) > 1
     assert grading.expected_ids(ch, root / "public") == full
-    assert grading.public_expected_ids(ch, root / "public") == full[:1]
+    assert data.public_expected_ids(ch, root / "public") == full[:1]

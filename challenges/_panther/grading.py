@@ -18,7 +18,6 @@ We reproduce that, so scores compare with the leaderboard's (see description.md)
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
@@ -26,19 +25,11 @@ import numpy.typing as npt
 import SimpleITK as sitk
 from rexmle.graders import surfel_scores
 
-from rexmle.errors import InvalidSubmission
-from rexmle.imaging import read_label_map
-from rexmle.submission import SubmissionFormat
+from rexmle.challenge_api import Grader, InvalidSubmission, SubmissionFormat, read_label_map
 
 FORMAT = SubmissionFormat(id_column="image_id", file_columns={"predicted_mask_path": (".mha", ".nii.gz")})
-METRICS = ("dsc", "msd", "hd95", "masd", "rmse")
 TUMOUR = 1
 TOLERANCE_MM = 5.0
-
-
-def expected_ids(public_dir: Path) -> list[str]:
-    with (public_dir / "test.csv").open(newline="") as f:
-        return [row["image_id"] for row in csv.DictReader(f)]
 
 
 def binary_prediction(arr: npt.NDArray[np.uint8], what: str) -> npt.NDArray[np.bool_]:
@@ -89,7 +80,11 @@ def score_case(case_id: str, pred: npt.NDArray[np.bool_], private_dir: Path) -> 
 
 
 def aggregate(rows: list[dict[str, float]]) -> dict[str, float]:
-    out = {m: float(np.mean([r[m] for r in rows])) for m in ("dsc", "msd", "hd95", "masd")}
+    """The pooled metric (the harness takes the means of the other four):
+    ``rmse = sqrt(mean_i (V_pred,i - V_gt,i)^2)`` over the cases' tumour volumes."""
     err = np.array([r["pred_volume"] - r["gt_volume"] for r in rows])
-    out["rmse"] = float(np.sqrt(np.mean(err**2)))
-    return out
+    return {"rmse": float(np.sqrt(np.mean(err**2)))}
+
+
+#: Both tasks' grader (the same tumour metrics).
+GRADER = Grader(format=FORMAT, check_case=check_case, score_case=score_case, aggregate=aggregate)

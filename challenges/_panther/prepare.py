@@ -19,13 +19,17 @@ import csv
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-from rexmle.challenges._topcow.prepare import Release
-
-from rexmle.data import held_out_tables, train_test_split_ids
-from rexmle.errors import DataError
-from rexmle.imaging import write_empty_mask_like
+from rexmle.challenge_api import (
+    ChallengeSpec,
+    DataError,
+    Release,
+    held_out_tables,
+    ticker,
+    train_test_split_ids,
+    write_empty_mask_like,
+)
 
 Task = Literal[1, 2]
 ARCHIVE = {1: "PANTHER_Task1.zip", 2: "PANTHER_Task2.zip"}
@@ -36,7 +40,7 @@ SAMPLE_HEADER = ["image_id", "predicted_mask_path"]
 
 
 def release(raw_dir: Path, task: Task) -> Release:
-    return Release(raw_dir, ARCHIVE[task], ARCHIVE[task].removesuffix(".zip"))
+    return Release(raw_dir, ARCHIVE[task], top=ARCHIVE[task].removesuffix(".zip"))
 
 
 def cases(rel: Release, task: Task) -> list[str]:
@@ -48,7 +52,7 @@ def prepare_task(
     raw_dir: Path,
     public_dir: Path,
     private_dir: Path,
-    spec: Any,
+    spec: ChallengeSpec,
     task: Task,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> dict[str, int]:
@@ -59,7 +63,7 @@ def prepare_task(
         if len(ids) < 2:
             raise DataError(f"found {len(ids)} labelled PANTHER task {task} case(s) in {raw_dir}")
         train, test = train_test_split_ids(ids, spec.split.test_fraction, spec.split.seed)
-        done, total = 0, len(ids)
+        tick = ticker(progress, step, len(ids))
         with (public_dir / "train.csv").open("w", newline="") as f:
             w = csv.writer(f)
             w.writerow(["image_id", "image_path", "label_path"])
@@ -67,9 +71,7 @@ def prepare_task(
                 rel.copy(f"ImagesTr/{c}_0000.mha", public_dir / "train" / "images" / f"{c}_0000.mha")
                 rel.copy(f"LabelsTr/{c}.mha", public_dir / "train" / "labels" / f"{c}.mha")
                 w.writerow([c, f"train/images/{c}_0000.mha", f"train/labels/{c}.mha"])
-                done += 1
-                if progress:
-                    progress(step, done, total)
+                tick()
         for n in sorted(rel.names):
             if m := UNLABELED.match(n):
                 rel.copy(n, public_dir / "train_unlabeled" / "images" / m.group(1))
@@ -85,9 +87,7 @@ def prepare_task(
                 wt.writerow([c, f"test/images/{c}_0000.mha"])
                 wl.writerow([c, f"test/labels/{c}.mha"])
                 ws.writerow([c, f"predictions/{c}.mha"])
-                done += 1
-                if progress:
-                    progress(step, done, total)
+                tick()
     finally:
         rel.close()
     return {"train": len(train), "test": len(test)}

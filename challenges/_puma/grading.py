@@ -36,10 +36,16 @@ from rexmle.challenges._puma.classes import TISSUE_CLASSES
 from rexmle.graders.points import Point, per_class_f1
 from rexmle.graders.segmentation import micro_dice, smoothed_dice_from_counts
 
-from rexmle.errors import InvalidSubmission
-from rexmle.safe_io import check_image, check_pixels
-from rexmle.safe_io import load_json as safe_load_json
-from rexmle.submission import SubmissionFormat
+from rexmle.challenge_api import (
+    Grader,
+    InvalidSubmission,
+    SubmissionFormat,
+    check_image,
+    check_pixels,
+)
+from rexmle.challenge_api import (
+    load_json as safe_load_json,
+)
 
 SHAPE = (1024, 1024)
 EPS = 1e-5
@@ -48,12 +54,6 @@ MAX_JSON_BYTES = 64 * 1024 * 1024
 #: A tissue mask may have at most this many pixels (16 times a 1024 x 1024 ROI: it is resized to
 #: SHAPE anyway); checked from the header before decoding.
 MAX_MASK_PIXELS = 16 * SHAPE[0] * SHAPE[1]
-TISSUE_METRICS = (
-    "dice",
-    *(f"dice_{n}" for n in TISSUE_CLASSES.values()),
-    "mean_case_dice",
-    *(f"case_dice_{n}" for n in TISSUE_CLASSES.values()),
-)
 TISSUE_FORMAT = SubmissionFormat(
     id_column="image_id", file_columns={"predicted_mask_path": (".tif", ".tiff", ".png")}
 )
@@ -109,12 +109,12 @@ def score_tissue(case_id: str, pred: npt.NDArray[np.uint8], private_dir: Path) -
 
 
 def aggregate_tissue(rows: list[dict[str, float]]) -> dict[str, float]:
+    """The pooled metrics (the harness takes the per-ROI means): per class the micro Dice from
+    intersections and sizes summed over ROIs, and ``dice``, their mean over the five classes."""
     out: dict[str, float] = {}
     for name in TISSUE_CLASSES.values():
         out[f"dice_{name}"] = micro_dice([r[f"i_{name}"] for r in rows], [r[f"s_{name}"] for r in rows], EPS)
-        out[f"case_dice_{name}"] = float(np.mean([r[f"case_dice_{name}"] for r in rows]))
     out["dice"] = float(np.mean([out[f"dice_{n}"] for n in TISSUE_CLASSES.values()]))
-    out["mean_case_dice"] = float(np.mean([out[f"case_dice_{n}"] for n in TISSUE_CLASSES.values()]))
     return out
 
 
@@ -181,8 +181,24 @@ def score_nuclei(
 
 
 def aggregate_nuclei(rows: list[dict[str, float]], classes: tuple[str, ...]) -> dict[str, float]:
+    """The pooled metric (the harness takes each class's mean F1 over images): ``f1``, the mean
+    over the classes present in some image (prediction or truth) of the class's mean F1."""
     n = len(rows)
-    out = {f"f1_{c}": float(sum(r[f"f1_{c}"] for r in rows)) / n for c in classes}
+    per_class = {c: float(sum(r[f"f1_{c}"] for r in rows)) / n for c in classes}
     seen = [c for c in classes if any(r[f"present_{c}"] for r in rows)]
-    out["f1"] = float(np.mean([out[f"f1_{c}"] for c in seen])) if seen else 0.0
-    return out
+    return {"f1": float(np.mean([per_class[c] for c in seen])) if seen else 0.0}
+
+
+TISSUE = Grader(
+    format=TISSUE_FORMAT, check_case=check_tissue, score_case=score_tissue, aggregate=aggregate_tissue
+)
+
+
+def nuclei_grader(classes: tuple[str, ...]) -> Grader:
+    """A nuclei task's grader: the track's graded classes."""
+    return Grader(
+        format=NUCLEI_FORMAT,
+        check_case=lambda case_id, files, public_dir: check_nuclei(case_id, files, classes),
+        score_case=lambda case_id, pred, private_dir: score_nuclei(case_id, pred, private_dir, classes),
+        aggregate=lambda rows: aggregate_nuclei(rows, classes),
+    )

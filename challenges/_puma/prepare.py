@@ -23,11 +23,9 @@ import csv
 import io
 import json
 import re
-import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import tifffile
@@ -35,8 +33,14 @@ from PIL import Image
 from rexmle.challenges._puma.classes import TISSUE_IDS, Task, Track, nuclei_classes, nuclei_label_map
 from rexmle.challenges._puma.geometry import nuclei_polygons, rasterise_tissue
 
-from rexmle.data import held_out_tables, train_test_split_ids
-from rexmle.errors import DataError
+from rexmle.challenge_api import (
+    ChallengeSpec,
+    DataError,
+    Release,
+    held_out_tables,
+    ticker,
+    train_test_split_ids,
+)
 
 IMAGES = "01_training_dataset_tif_ROIs.zip"
 TISSUE = "01_training_dataset_geojson_tissue.zip"
@@ -47,41 +51,24 @@ LABEL_RE = {1: re.compile(r"(?:^|/)(training_set_\w+?_roi_\d+)_tissue\.geojson$"
 
 
 class Archive:
-    """Members of a zip (or of the folder it was unpacked into), by case id."""
+    """The files of one release zip (or of the folder it was unpacked into), by case id."""
 
     def __init__(self, raw_dir: Path, name: str, pattern: re.Pattern[str]) -> None:
-        self.zip: zipfile.ZipFile | None = None
-        self.files: dict[str, str | Path] = {}
-        path, folder = raw_dir / name, raw_dir / name.removesuffix(".zip")
-        if path.exists():
-            try:
-                self.zip = zipfile.ZipFile(path)
-            except zipfile.BadZipFile as e:
-                raise DataError(f"{path} is not a readable zip ({e}); delete it and download again") from e
-            for n in self.zip.namelist():
-                if (m := pattern.search(n)) and "__MACOSX" not in n:
-                    self.files[m.group(1)] = n
-        elif folder.is_dir():
-            for p in sorted(folder.rglob("*")):
-                if (m := pattern.search(p.relative_to(raw_dir).as_posix())) and p.is_file():
-                    self.files[m.group(1)] = p
-        else:
-            raise DataError(f"missing {path}: download the PUMA release (Zenodo record 14869398)")
+        if not (raw_dir / name).exists() and not (raw_dir / name.removesuffix(".zip")).is_dir():
+            raise DataError(f"missing {raw_dir / name}: download the PUMA release (Zenodo record 14869398)")
+        self.release = Release(raw_dir, name)
+        self.files = {
+            m.group(1): n for n in self.release.names if (m := pattern.search(n)) and "__MACOSX" not in n
+        }
 
     def read(self, case: str) -> bytes:
-        src = self.files[case]
-        if isinstance(src, Path):
-            return src.read_bytes()
-        assert self.zip is not None
-        return self.zip.read(src)
+        return self.release.read(self.files[case])
 
     def copy(self, case: str, dst: Path) -> None:
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        dst.write_bytes(self.read(case))
+        self.release.copy(self.files[case], dst)
 
     def close(self) -> None:
-        if self.zip is not None:
-            self.zip.close()
+        self.release.close()
 
 
 @contextmanager
@@ -115,7 +102,7 @@ def prepare_task(
     raw_dir: Path,
     public_dir: Path,
     private_dir: Path,
-    spec: Any,
+    spec: ChallengeSpec,
     track: Track,
     task: Task,
     progress: Callable[[str, int, int], None] | None = None,
@@ -133,7 +120,7 @@ def prepare_task(
         else:
             info = {"classes": list(nuclei_classes(track)), "label_map": nuclei_label_map(track)}
             (public_dir / "nuclei_classes.json").write_text(json.dumps(info, indent=1) + "\n")
-        done, total = 0, len(ids)
+        tick = ticker(progress, step, len(ids))
         with (public_dir / "train.csv").open("w", newline="") as f:
             w = csv.writer(f)
             w.writerow(["image_id", "image_path", "label_path"])
@@ -141,9 +128,7 @@ def prepare_task(
                 images.copy(c, public_dir / "train" / "images" / f"{c}.tif")
                 labels.copy(c, public_dir / "train" / "labels" / f"{c}_{kind}.geojson")
                 w.writerow([c, f"train/images/{c}.tif", f"train/labels/{c}_{kind}.geojson"])
-                done += 1
-                if progress:
-                    progress(step, done, total)
+                tick()
         with held_out_tables(
             public_dir,
             private_dir,
@@ -175,7 +160,5 @@ def prepare_task(
                     wl.writerow([c, f"test/labels/{c}.json"])
                     ws.writerow([c, f"predictions/{c}.json"])
                 wt.writerow([c, f"test/images/{c}.tif"])
-                done += 1
-                if progress:
-                    progress(step, done, total)
+                tick()
     return {"train": len(train), "test": len(test)}

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from rexmle.challenges._topbrain.labels import Modality
-from rexmle.challenges._topcow.prepare import Layout, Release, prepare_task
+from rexmle.challenges._topcow.prepare import Layout, prepare_task
+
+from rexmle.challenge_api import ChallengeSpec, Release
 
 ARCHIVE = "TopBrain_Data_Release_Batches1n2_081425.zip"
 TOP = "TopBrain_Data_Release_Batches1n2_081425"
@@ -29,7 +30,7 @@ def prepare_track(
     raw_dir: Path,
     public_dir: Path,
     private_dir: Path,
-    spec: Any,
+    spec: ChallengeSpec,
     modality: Modality,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> dict[str, int]:
@@ -41,6 +42,6 @@ def prepare_track(
         modality,
         "seg",
         progress,
-        release=Release(raw_dir, ARCHIVE, TOP),
+        release=Release(raw_dir, ARCHIVE, top=TOP),
         where=layout(modality),
     )

@@ -50,7 +50,7 @@ def draw(modality: Modality, rng: np.random.Generator) -> npt.NDArray[np.uint8]:
     return a
 
 
-def generate(raw_dir: Path, seed: int = 0) -> None:
+def generate(raw_dir: Path, seed: int = 0) -> Path:
     """Write ``raw_dir/TopBrain_Data_Release_Batches1n2_081425.zip`` (both modalities)."""
     rng = np.random.default_rng(seed)
     raw_dir.mkdir(parents=True, exist_ok=True)
@@ -68,3 +68,4 @@ def generate(raw_dir: Path, seed: int = 0) -> None:
                 )
                 zf.writestr(f"{TOP}/labelsTr_topbrain_{modality}/{case}.nii.gz", gzip_nifti(seg, spacing))
     (raw_dir / ARCHIVE).write_bytes(buf.getvalue())
+    return raw_dir / ARCHIVE

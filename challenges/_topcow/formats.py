@@ -17,8 +17,7 @@ from pydantic import ValidationError
 from rexmle.graders import Box, class_boxes, touches
 from rexmle.graders.topology import Boxes
 
-from rexmle.errors import InvalidSubmission
-from rexmle.safe_io import load_json, read_text
+from rexmle.challenge_api import InvalidSubmission, load_json, read_text
 
 #: Circle of Willis labels (TopCoW 2024 release, ``constants.py``).
 LABELS: dict[int, str] = {

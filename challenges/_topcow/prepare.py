@@ -16,20 +16,24 @@ from __future__ import annotations
 import csv
 import json
 import re
-import shutil
-import zipfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import Any, Literal
 
 import nibabel as nib
 from pydantic import BaseModel, ConfigDict
 from rexmle.challenges._topcow.formats import ANTERIOR_EDGES, POSTERIOR_EDGES, read_roi_txt
 
-from rexmle.data import held_out_tables, train_test_split_ids
-from rexmle.errors import DataError, InvalidSubmission
-from rexmle.imaging import write_empty_mask_like
+from rexmle.challenge_api import (
+    ChallengeSpec,
+    DataError,
+    InvalidSubmission,
+    Release,
+    held_out_tables,
+    ticker,
+    train_test_split_ids,
+    write_empty_mask_like,
+)
 
 Task = Literal["seg", "box", "edges"]
 ARCHIVE = "TopCoW2024_Data_Release.zip"
@@ -39,47 +43,6 @@ LABEL_SUFFIX = {"seg": ".nii.gz", "box": ".txt", "edges": ".yml"}
 PREDICTION = {"seg": ("predicted_mask_path", "_0000.nii.gz"), "box": ("predicted_bbox_path", "_bbox.json"),
               "edges": ("predicted_edges_path", "_edges.json")}  # fmt: skip
 MODALITY_NAME = {"ct": "CTA", "mr": "MRA"}
-
-
-class Release:
-    """The release as relative name (``imagesTr/...``) -> opener, from the zip or a folder.
-
-    ``archive``/``top``: the zip's name and its top folder (TopCoW's by default; TopBrain's
-    release has the same shape)."""
-
-    def __init__(self, raw_dir: Path, archive_name: str = ARCHIVE, top: str = TOP) -> None:
-        self.zip: zipfile.ZipFile | None = None
-        archive, folder = raw_dir / archive_name, raw_dir / top
-        if archive.exists():
-            try:
-                self.zip = zipfile.ZipFile(archive)
-            except zipfile.BadZipFile:
-                raise DataError(f"{archive} is not a valid zip; delete it and prepare again") from None
-            prefix = re.compile(rf"^(?:{re.escape(top)}/)?")
-            self.names = {prefix.sub("", n): n for n in self.zip.namelist() if not n.endswith("/")}
-        elif folder.is_dir():
-            self.names = {str(p.relative_to(folder)): str(p) for p in folder.rglob("*") if p.is_file()}
-        else:
-            raise DataError(f"neither {archive} nor {folder} exists")
-
-    @contextmanager
-    def open(self, name: str) -> Iterator[IO[bytes]]:
-        member = self.names[name]
-        with self.zip.open(member) if self.zip else Path(member).open("rb") as f:
-            yield f
-
-    def copy(self, name: str, dst: Path) -> None:
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        with self.open(name) as src, dst.open("wb") as out:
-            shutil.copyfileobj(src, out, 1 << 20)
-
-    def read_text(self, name: str) -> str:
-        with self.open(name) as f:
-            return f.read().decode("utf-8")
-
-    def close(self) -> None:
-        if self.zip:
-            self.zip.close()
 
 
 class Layout(BaseModel):
@@ -121,7 +84,7 @@ def prepare_task(
     raw_dir: Path,
     public_dir: Path,
     private_dir: Path,
-    spec: Any,
+    spec: ChallengeSpec,
     modality: Literal["ct", "mr"],
     task: Task,
     progress: Callable[[str, int, int], None] | None = None,
@@ -130,7 +93,7 @@ def prepare_task(
 ) -> dict[str, int]:
     """Write the public and private parts of one task; ``release``/``where``: another release
     of the same shape (TopBrain's), by default TopCoW's from ``raw_dir``."""
-    release = release or Release(raw_dir)
+    release = release or Release(raw_dir, ARCHIVE, top=TOP)
     where = where or layout(task)
     step = f"prepare {where.dataset} {modality} {task}"
     try:
@@ -138,7 +101,7 @@ def prepare_task(
         if len(ids) < 2:
             raise DataError(f"found {len(ids)} topcow_{modality} case(s) with {where.labels} in {raw_dir}")
         train, test = train_test_split_ids(ids, spec.split.test_fraction, spec.split.seed)
-        total, done = len(ids), 0
+        tick = ticker(progress, step, len(ids))
         label_name = {c: f"{c}{LABEL_SUFFIX[task]}" for c in ids}
         with (public_dir / "train.csv").open("w", newline="") as f:
             w = csv.writer(f)
@@ -158,9 +121,7 @@ def prepare_task(
                         f"train/labels/{label_name[c]}",
                     ]
                 )
-                done += 1
-                if progress:
-                    progress(step, done, total)
+                tick()
         column, suffix = PREDICTION[task]
         with held_out_tables(
             public_dir,
@@ -178,9 +139,7 @@ def prepare_task(
                 wt.writerow([c, MODALITY_NAME[modality], f"test/images/{c}_0000.nii.gz"])
                 wl.writerow([c, MODALITY_NAME[modality], label])
                 ws.writerow([c, MODALITY_NAME[modality], f"predictions/{c}{suffix}"])
-                done += 1
-                if progress:
-                    progress(step, done, total)
+                tick()
     finally:
         release.close()
     return {"train": len(train), "test": len(test)}

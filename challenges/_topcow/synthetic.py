@@ -60,7 +60,7 @@ def draw_cow(edges: dict[str, int], rng: np.random.Generator) -> npt.NDArray[np.
     return a
 
 
-def generate(raw_dir: Path, seed: int = 0) -> None:
+def generate(raw_dir: Path, seed: int = 0) -> Path:
     """Write ``raw_dir/TopCoW2024_Data_Release.zip``."""
     rng = np.random.default_rng(seed)
     raw_dir.mkdir(parents=True, exist_ok=True)
@@ -82,6 +82,7 @@ def generate(raw_dir: Path, seed: int = 0) -> None:
                 yml += "posterior:\n" + "".join(f"  {e}: {edges[e]}\n" for e in POSTERIOR_EDGES)
                 zf.writestr(f"{TOP}/antpos_edges_labelsTr/{case}.yml", yml)
     (raw_dir / ARCHIVE).write_bytes(buf.getvalue())
+    return raw_dir / ARCHIVE
 
 
 def gzip_nifti(data: npt.NDArray[np.generic], spacing_xyz: tuple[float, float, float]) -> bytes:

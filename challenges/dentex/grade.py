@@ -20,14 +20,11 @@ from typing import Any
 
 from rexmle.graders.coco import coco_bbox_stats
 
-from rexmle.errors import InvalidSubmission
-from rexmle.safe_io import load_json
-from rexmle.submission import SubmissionFormat
+from rexmle.challenge_api import InvalidSubmission, SubmissionFormat, load_json
 
 FORMAT = SubmissionFormat(id_column="image_id", file_columns={"predictions_json": (".json",)})
 ASPECTS = {"quadrant": 1, "enumeration": 2, "diagnosis": 3}
 STATS = {"ap": "ap", "ap50": "ap50", "ap75": "ap75", "ar": "ar100"}
-METRICS = tuple(f"{m}_{a}" for a in ("mean", *ASPECTS) for m in STATS)
 GT_NAME = "test_ground_truth.json"
 MAX_BYTES = 8 * 1024 * 1024
 MAX_DETECTIONS = 10_000
@@ -98,7 +95,7 @@ def score_detections(gt: dict[str, Any], loaded: dict[str, list[Detection]]) -> 
             out[f"{m}_{aspect}"] = stats[s]
     for m in STATS:
         out[f"{m}_mean"] = sum(out[f"{m}_{a}"] for a in ASPECTS) / len(ASPECTS)
-    return {name: out[name] for name in METRICS}
+    return out
 
 
 def score_pooled(loaded: dict[str, list[Detection]], private_dir: Path) -> dict[str, float]:

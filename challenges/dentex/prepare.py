@@ -29,8 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from rexmle.data import held_out_tables
-from rexmle.errors import DataError
+from rexmle.challenge_api import ChallengeSpec, DataError, held_out_tables, ticker
 
 ARCHIVE = "training_data.zip"
 SUBSET = "training_data/quadrant-enumeration-disease"
@@ -103,7 +102,7 @@ def prepare(
     raw_dir: Path,
     public_dir: Path,
     private_dir: Path,
-    spec: Any,
+    spec: ChallengeSpec,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> dict[str, int]:
     src = _Source(raw_dir)
@@ -122,15 +121,12 @@ def prepare(
         if len(images) < 2:
             raise DataError(f"{JSON_NAME} lists {len(images)} image(s)")
         train, test = split_image_ids(list(images), 1.0 - spec.split.test_fraction, spec.split.seed)
-        done, total = 0, len(images)
+        tick = ticker(progress, "prepare dentex", len(images))
 
         def copy_image(im: dict[str, Any], dst: Path) -> None:
-            nonlocal done
             dst.parent.mkdir(parents=True, exist_ok=True)
             dst.write_bytes(src.read(f"xrays/{im['file_name']}"))
-            done += 1
-            if progress:
-                progress("prepare dentex", done, total)
+            tick()
 
         counts: dict[int, int] = {}
         for a in coco["annotations"]:

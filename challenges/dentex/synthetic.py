@@ -25,6 +25,8 @@ import numpy.typing as npt
 from PIL import Image
 from rexmle.challenges.dentex.prepare import ARCHIVE, JSON_NAME, SUBSET
 
+from rexmle.challenge_api import ChallengeSpec
+
 W, H = 256, 128
 N_IMAGES = 24
 TOOTH_W, GAP = 12, 2
@@ -72,7 +74,7 @@ def png(arr: npt.NDArray[np.uint8]) -> bytes:
     return buf.getvalue()
 
 
-def generate(raw_dir: Path, spec: Any, seed: int = 0) -> Path:
+def generate(raw_dir: Path, spec: ChallengeSpec, seed: int = 0) -> Path:
     rng = np.random.default_rng(seed)
     raw_dir.mkdir(parents=True, exist_ok=True)
     images: list[dict[str, Any]] = []

@@ -14,15 +14,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from rexmle.graders import abs_volume_difference_ml, dice, f1_from_counts, lesion_counts
+from rexmle.graders import abs_volume_difference_ml, dice, lesion_counts, lesion_counts_f1
 
-from rexmle.errors import InvalidSubmission
-from rexmle.imaging import load_nifti, voxel_volume_ml
-from rexmle.safe_io import check_volume
-from rexmle.submission import SubmissionFormat
+from rexmle.challenge_api import (
+    InvalidSubmission,
+    SubmissionFormat,
+    check_volume,
+    load_nifti,
+    voxel_volume_ml,
+)
 
 FORMAT = SubmissionFormat(id_column="case_id", file_columns={"predicted_mask_path": (".nii.gz", ".nii")})
-METRICS = ("dice", "lesion_f1", "lesion_count_diff", "abs_volume_diff")
 AFFINE_ATOL = 1e-3
 
 
@@ -81,11 +83,7 @@ def score_case(case_id: str, pred: np.ndarray, private_dir: Path) -> dict[str, f
     c = lesion_counts(pred, gt, connectivity=26)
     return {
         "dice": dice(pred, gt, empty_value=1.0),
-        "lesion_f1": f1_from_counts(c, empty_value=1.0),
+        "lesion_f1": lesion_counts_f1(c, empty_value=1.0),
         "lesion_count_diff": float(abs(c.n_gt - c.n_pred)),
         "abs_volume_diff": abs_volume_difference_ml(pred, gt, voxel_ml),
     }
-
-
-def aggregate(rows: list[dict[str, float]]) -> dict[str, float]:
-    return {m: float(np.mean([r[m] for r in rows])) for m in METRICS}

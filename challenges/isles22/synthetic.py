@@ -18,12 +18,11 @@ import io
 import json
 import zipfile
 from pathlib import Path
-from typing import Any
 
 import nibabel as nib
 import numpy as np
 
-from rexmle.data import train_test_split_ids
+from rexmle.challenge_api import ChallengeSpec, train_test_split_ids
 
 N_CASES = 24
 ARCHIVE = "ISLES-2022.zip"
@@ -114,7 +113,7 @@ def _case(case_id: str, kind: str, rng: np.random.Generator) -> dict[str, tuple[
     }
 
 
-def generate(raw_dir: Path, spec: Any, seed: int = 0) -> Path:
+def generate(raw_dir: Path, spec: ChallengeSpec, seed: int = 0) -> Path:
     """Write ``raw_dir/ISLES-2022.zip``; the held-out cases cover every metric branch."""
     ids = [f"sub-strokecase{i:04d}" for i in range(1, N_CASES + 1)]
     _, test = train_test_split_ids(ids, spec.split.test_fraction, spec.split.seed)

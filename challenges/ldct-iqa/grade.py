@@ -16,11 +16,9 @@ from typing import Any
 
 from rexmle.graders.correlation import iqa_score
 
-from rexmle.errors import InvalidSubmission
-from rexmle.submission import SubmissionFormat
+from rexmle.challenge_api import InvalidSubmission, SubmissionFormat
 
 FORMAT = SubmissionFormat(id_column="image_id", value_columns=("quality_score",))
-METRICS = ("score", "plcc", "srocc", "krocc")
 
 
 def check_case(case_id: str, files: dict[str, Any], public_dir: Path) -> float:

@@ -24,10 +24,8 @@ import json
 import math
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
-from typing import Any
 
-from rexmle.data import RawFile, held_out_tables, raw_files, ticker
-from rexmle.errors import DataError
+from rexmle.challenge_api import ChallengeSpec, DataError, RawFile, held_out_tables, raw_files, ticker
 
 TRAIN = ("LDCTIQAG2023_train", "train.json", "image")
 TEST = ("LDCTIQAC_test", "test.json", "images")
@@ -68,7 +66,7 @@ def prepare(
     raw_dir: Path,
     public_dir: Path,
     private_dir: Path,
-    spec: Any,
+    spec: ChallengeSpec,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> dict[str, int]:
     files = raw_files(raw_dir)

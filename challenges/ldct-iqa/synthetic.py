@@ -19,11 +19,12 @@ import io
 import json
 import zipfile
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import tifffile
+
+from rexmle.challenge_api import ChallengeSpec
 
 SIZE = 64
 N_TRAIN, N_TEST = 60, 20
@@ -85,7 +86,7 @@ def _release(
         _put(zf, f"{folder}/{json_name}", json.dumps(scores, indent=1))
 
 
-def generate(raw_dir: Path, spec: Any, seed: int = 0) -> Path:
+def generate(raw_dir: Path, spec: ChallengeSpec, seed: int = 0) -> Path:
     rng = np.random.default_rng(seed)
     raw_dir.mkdir(parents=True, exist_ok=True)
     _release(

@@ -14,14 +14,11 @@ import tifffile
 from PIL import Image
 from rexmle.graders.instances import THRESHOLDS, cell_f1
 
-from rexmle.errors import InvalidSubmission
-from rexmle.safe_io import check_image
-from rexmle.submission import SubmissionFormat
+from rexmle.challenge_api import InvalidSubmission, SubmissionFormat, check_image
 
 FORMAT = SubmissionFormat(
     id_column="image_id", file_columns={"predicted_mask_path": (".tiff", ".tif", ".png")}
 )
-METRICS = tuple(f"f1_{t}" for t in THRESHOLDS)
 MAX_LABEL = 2**31 - 1
 Image.MAX_IMAGE_PIXELS = None  # the size is checked against the test image before decoding
 #: A file may declare at most this many times the test image's pixels (bounds the header checks;
@@ -100,7 +97,3 @@ def score_case(case_id: str, pred: npt.NDArray[np.integer], private_dir: Path) -
     gt = gt.reshape(_squeeze(gt.shape))
     f1 = cell_f1(gt, pred)
     return {f"f1_{t}": f1[t] for t in THRESHOLDS}
-
-
-def aggregate(rows: list[dict[str, float]]) -> dict[str, float]:
-    return {m: float(np.mean([r[m] for r in rows])) for m in METRICS}

@@ -27,13 +27,19 @@ import csv
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any
 
 import numpy as np
 import tifffile
 
-from rexmle.data import RawFile, held_out_tables, ticker, train_test_split_ids, zip_members
-from rexmle.errors import DataError
+from rexmle.challenge_api import (
+    ChallengeSpec,
+    DataError,
+    RawFile,
+    held_out_tables,
+    ticker,
+    train_test_split_ids,
+    zip_members,
+)
 
 #: (archive, folder inside it, id prefix)
 SOURCES = (("Training-labeled.zip", "Training-labeled", ""), ("Tuning.zip", "Tuning", "tuning_"))
@@ -132,7 +138,7 @@ def prepare(
     raw_dir: Path,
     public_dir: Path,
     private_dir: Path,
-    spec: Any,
+    spec: ChallengeSpec,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> dict[str, int]:
     pairs = find_pairs(raw_dir)

@@ -29,7 +29,7 @@ import tifffile
 from PIL import Image
 from scipy import ndimage as ndi
 
-from rexmle.challenge import challenge_module
+from rexmle.challenge_api import ChallengeSpec, sibling_module
 
 N_TRAINING, N_TUNING = 14, 2
 FORMATS = (".tif", ".png", ".tiff", ".bmp", ".jpg", ".png")
@@ -39,7 +39,7 @@ LARGE_SHAPE = (5000, 5000)
 
 
 def _prepare_module() -> Any:
-    return challenge_module(Path(__file__).parent, "neurips-cellseg", "prepare")
+    return sibling_module(__file__, "prepare")
 
 
 def draw_cells(
@@ -112,7 +112,7 @@ def large_case(rng: np.random.Generator) -> tuple[npt.NDArray[np.int32], npt.NDA
     return labels, image
 
 
-def generate(raw_dir: Path, spec: Any, seed: int = 0) -> Path:
+def generate(raw_dir: Path, spec: ChallengeSpec, seed: int = 0) -> Path:
     rng = np.random.default_rng(seed)
     raw_dir.mkdir(parents=True, exist_ok=True)
     prep = _prepare_module()

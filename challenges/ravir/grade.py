@@ -16,12 +16,9 @@ import numpy.typing as npt
 from PIL import Image
 from rexmle.graders.segmentation import dice, jaccard
 
-from rexmle.errors import InvalidSubmission
-from rexmle.safe_io import check_image
-from rexmle.submission import SubmissionFormat
+from rexmle.challenge_api import InvalidSubmission, SubmissionFormat, check_image
 
 FORMAT = SubmissionFormat(id_column="image_id", file_columns={"predicted_mask_path": (".png",)})
-METRICS = ("dice_mean", "dice_artery", "dice_vein", "jaccard_mean", "jaccard_artery", "jaccard_vein")
 CLASSES = {"artery": 1, "vein": 2}
 #: Accepted encodings: value -> class id.
 ENCODINGS = ({0: 0, 1: 1, 2: 2}, {0: 0, 128: 1, 255: 2, 256: 2})
@@ -87,13 +84,16 @@ def check_case(case_id: str, files: dict[str, Path], public_dir: Path) -> npt.ND
 
 
 def case_scores(pred: npt.NDArray[np.uint8], gt: npt.NDArray[np.uint8]) -> dict[str, float]:
-    """Dice and Jaccard of each class. A class absent from both scores 1 (nothing to find, none
-    predicted); absent from one of them, 0."""
+    """Dice and Jaccard of each class, and their means over the two classes (whose mean over
+    cases equals the mean over classes of the per-class means). A class absent from both scores
+    1 (nothing to find, none predicted); absent from one of them, 0."""
     out: dict[str, float] = {}
     for name, cid in CLASSES.items():
         p, g = pred == cid, gt == cid
         out[f"dice_{name}"] = dice(p, g, empty_value=1.0)
         out[f"jaccard_{name}"] = jaccard(p, g, empty_value=1.0)
+    out["dice_mean"] = (out["dice_artery"] + out["dice_vein"]) / 2.0
+    out["jaccard_mean"] = (out["jaccard_artery"] + out["jaccard_vein"]) / 2.0
     return out
 
 
@@ -101,16 +101,3 @@ def score_case(case_id: str, pred: npt.NDArray[np.uint8], private_dir: Path) -> 
     with Image.open(private_dir / "test" / "labels" / f"{case_id}.png") as im:
         gt = np.asarray(im)
     return case_scores(pred, gt)
-
-
-def aggregate(rows: list[dict[str, float]]) -> dict[str, float]:
-    keys = [f"{m}_{c}" for m in ("dice", "jaccard") for c in CLASSES]
-    mean = {k: float(np.mean([r[k] for r in rows])) for k in keys}
-    return {
-        "dice_mean": (mean["dice_artery"] + mean["dice_vein"]) / 2.0,
-        "dice_artery": mean["dice_artery"],
-        "dice_vein": mean["dice_vein"],
-        "jaccard_mean": (mean["jaccard_artery"] + mean["jaccard_vein"]) / 2.0,
-        "jaccard_artery": mean["jaccard_artery"],
-        "jaccard_vein": mean["jaccard_vein"],
-    }

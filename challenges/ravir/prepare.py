@@ -30,8 +30,15 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
-from rexmle.data import RawFile, held_out_tables, train_test_split_ids, zip_members
-from rexmle.errors import DataError
+from rexmle.challenge_api import (
+    ChallengeSpec,
+    DataError,
+    RawFile,
+    held_out_tables,
+    ticker,
+    train_test_split_ids,
+    zip_members,
+)
 
 ARCHIVE = "RAVIR_Dataset.zip"
 #: Pixel value in the organisers' masks -> class id here (256 is how the challenge page writes
@@ -97,7 +104,7 @@ def prepare(
     raw_dir: Path,
     public_dir: Path,
     private_dir: Path,
-    spec: Any,
+    spec: ChallengeSpec,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> dict[str, int]:
     cases = find_cases(raw_dir)
@@ -106,10 +113,9 @@ def prepare(
             f"found {len(cases)} RAVIR training case(s) (train/training_images + train/training_masks) in {raw_dir}"
         )
     train, test = train_test_split_ids(cases, spec.split.test_fraction, spec.split.seed)
-    done, total = 0, len(cases)
+    tick = ticker(progress, "prepare ravir", len(cases))
 
     def load(case: str) -> tuple[bytes, npt.NDArray[np.uint8]]:
-        nonlocal done
         image_src, mask_src = cases[case]
         image = image_src.read()
         with Image.open(io.BytesIO(mask_src.read())) as im:
@@ -117,9 +123,7 @@ def prepare(
         width, height = _size(image)
         if mask.shape != (height, width):
             raise DataError(f"mask {case}.png is {mask.shape[::-1]} but its image is {(width, height)}")
-        done += 1
-        if progress:
-            progress("prepare ravir", done, total)
+        tick()
         return image, mask
 
     def write(path: Path, data: bytes | npt.NDArray[np.uint8]) -> None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import io
 import zipfile
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -23,7 +22,7 @@ from PIL import Image, ImageDraw
 from rexmle.challenges.ravir.prepare import ARCHIVE
 from scipy.ndimage import gaussian_filter
 
-from rexmle.data import train_test_split_ids
+from rexmle.challenge_api import ChallengeSpec, train_test_split_ids
 
 SIDE = 128
 ROOT = "RAVIR Dataset"
@@ -94,7 +93,7 @@ def _png(arr: npt.NDArray[np.uint8]) -> bytes:
     return buf.getvalue()
 
 
-def generate(raw_dir: Path, spec: Any, seed: int = 0) -> Path:
+def generate(raw_dir: Path, spec: ChallengeSpec, seed: int = 0) -> Path:
     rng = np.random.default_rng(seed)
     raw_dir.mkdir(parents=True, exist_ok=True)
     _, held_out = train_test_split_ids(TRAIN_IDS, spec.split.test_fraction, spec.split.seed)

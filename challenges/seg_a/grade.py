@@ -10,14 +10,12 @@ import numpy.typing as npt
 import SimpleITK as sitk
 from rexmle.graders import dice, hausdorff
 
-from rexmle.imaging import read_label_map
-from rexmle.submission import SubmissionFormat
+from rexmle.challenge_api import SubmissionFormat, read_label_map
 
 FORMAT = SubmissionFormat(
     id_column="image_id",
     file_columns={"predicted_mask_path": (".seg.nrrd", ".nrrd", ".nii.gz", ".nii", ".mha")},
 )
-METRICS = ("hd_50pc", "dsc_50pc")
 
 
 def check_case(case_id: str, files: dict[str, Path], public_dir: Path) -> npt.NDArray[np.bool_]:
@@ -50,10 +48,3 @@ def score_case(case_id: str, pred: npt.NDArray[np.bool_], private_dir: Path) -> 
     img = sitk.ReadImage(str(private_dir / "test" / "labels" / f"{case_id}.seg.nrrd"))
     gt = sitk.GetArrayViewFromImage(img) > 0
     return case_scores(pred, gt, tuple(reversed(img.GetSpacing())))
-
-
-def aggregate(rows: list[dict[str, float]]) -> dict[str, float]:
-    return {
-        "hd_50pc": float(np.median([r["hd"] for r in rows])),
-        "dsc_50pc": float(np.median([r["dsc"] for r in rows])),
-    }

@@ -18,11 +18,17 @@ from __future__ import annotations
 import csv
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-from rexmle.data import RawFile, held_out_tables, ticker, train_test_split_ids, zip_members
-from rexmle.errors import DataError
-from rexmle.imaging import write_empty_mask_like
+from rexmle.challenge_api import (
+    ChallengeSpec,
+    DataError,
+    RawFile,
+    held_out_tables,
+    ticker,
+    train_test_split_ids,
+    write_empty_mask_like,
+    zip_members,
+)
 
 #: The whole-article zip a user may have saved instead of the three institution zips.
 ARTICLE = "avt_dataset.zip"
@@ -58,7 +64,7 @@ def prepare(
     raw_dir: Path,
     public_dir: Path,
     private_dir: Path,
-    spec: Any,
+    spec: ChallengeSpec,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> dict[str, int]:
     cases = find_cases(raw_dir)

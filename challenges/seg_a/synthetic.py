@@ -19,6 +19,8 @@ import numpy as np
 import numpy.typing as npt
 import SimpleITK as sitk
 
+from rexmle.challenge_api import ChallengeSpec
+
 SHAPE_ZYX = (28, 40, 40)
 #: institution -> (case prefix, number of cases, spacing (x, y, z) in mm)
 INSTITUTIONS = {
@@ -51,7 +53,7 @@ def _nrrd(arr: npt.NDArray[Any], spacing: tuple[float, float, float], tmp: Path)
     return path.read_bytes()
 
 
-def generate(raw_dir: Path, spec: Any, seed: int = 0) -> Path:
+def generate(raw_dir: Path, spec: ChallengeSpec, seed: int = 0) -> Path:
     rng = np.random.default_rng(seed)
     raw_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as t:

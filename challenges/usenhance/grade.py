@@ -16,12 +16,9 @@ import numpy.typing as npt
 from PIL import Image, UnidentifiedImageError
 from rexmle.graders.image_quality import lncc, psnr, ssim
 
-from rexmle.errors import InvalidSubmission
-from rexmle.safe_io import check_image
-from rexmle.submission import SubmissionFormat
+from rexmle.challenge_api import InvalidSubmission, SubmissionFormat, check_image
 
 FORMAT = SubmissionFormat(id_column="image_id", file_columns={"enhanced_image_path": (".png",)})
-METRICS = ("lncc", "ssim", "psnr")
 EIGHT_BIT = ("L", "LA", "RGB", "RGBA", "P")
 #: A prediction may declare at most this many times the test input's pixels (bounds the header
 #: check; the exact size is compared before decoding).
@@ -69,7 +66,3 @@ def case_scores(pred: npt.NDArray[np.uint8], gt: npt.NDArray[np.uint8]) -> dict[
 def score_case(case_id: str, pred: npt.NDArray[np.uint8], private_dir: Path) -> dict[str, float]:
     gt = load_gray(private_dir / "test" / "high_quality" / f"{case_id}.png", f"reference {case_id}")
     return case_scores(pred, gt)
-
-
-def aggregate(rows: list[dict[str, float]]) -> dict[str, float]:
-    return {m: float(np.mean([r[m] for r in rows])) for m in METRICS}

@@ -20,10 +20,16 @@ from __future__ import annotations
 import csv
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
-from typing import Any
 
-from rexmle.data import RawFile, held_out_tables, raw_files, ticker, train_test_split_ids
-from rexmle.errors import DataError
+from rexmle.challenge_api import (
+    ChallengeSpec,
+    DataError,
+    RawFile,
+    held_out_tables,
+    raw_files,
+    ticker,
+    train_test_split_ids,
+)
 
 LOW, HIGH = "low_quality", "high_quality"
 SAMPLE_HEADER = ["image_id", "enhanced_image_path"]
@@ -52,7 +58,7 @@ def prepare(
     raw_dir: Path,
     public_dir: Path,
     private_dir: Path,
-    spec: Any,
+    spec: ChallengeSpec,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> dict[str, int]:
     pairs = find_pairs(raw_dir)

@@ -14,12 +14,13 @@ from __future__ import annotations
 import io
 import zipfile
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 from PIL import Image
 from scipy import ndimage
+
+from rexmle.challenge_api import ChallengeSpec
 
 ARCHIVE = "train_dataset.zip"
 ROOT = "train_datasets"
@@ -66,7 +67,7 @@ def _png(arr: npt.NDArray[np.float64]) -> bytes:
     return buf.getvalue()
 
 
-def generate(raw_dir: Path, spec: Any, seed: int = 0) -> Path:
+def generate(raw_dir: Path, spec: ChallengeSpec, seed: int = 0) -> Path:
     rng = np.random.default_rng(seed)
     raw_dir.mkdir(parents=True, exist_ok=True)
     out = raw_dir / ARCHIVE

@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 from helpers import public_ids
-from rexmle.challenges.dentex.grade import METRICS
 from rexmle.challenges.dentex.prepare import JSON_NAME, SUBSET, split_image_ids
 
 from rexmle import challenge, data, grading
@@ -79,6 +78,7 @@ def test_prepare_keeps_the_release_layout_and_split(root: Path) -> None:
 
 def test_grade_perfect_empty_and_wrong_corners(root: Path, tmp_path: Path) -> None:
     ch = challenge.get(CID)
+    METRICS = [m.name for m in ch.spec.metrics]
     pub, priv = root / "public", root / "private"
     empty = grading.grade(ch, pub / "sample_submission", pub, priv, workers=2)
     assert empty.valid and list(empty.metrics) == list(METRICS)

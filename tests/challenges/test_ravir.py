@@ -86,6 +86,8 @@ def test_case_scores_by_hand() -> None:
         "jaccard_artery": 1.0,
         "dice_vein": 1.0,
         "jaccard_vein": 1.0,
+        "dice_mean": 1.0,
+        "jaccard_mean": 1.0,
     }
     pred = gt.copy()
     pred[0, 2:4] = 0
@@ -94,6 +96,9 @@ def test_case_scores_by_hand() -> None:
     s = case_scores(pred, gt)
     assert s["dice_artery"] == pytest.approx(0.5) and s["jaccard_artery"] == pytest.approx(2 / 6)
     assert s["dice_vein"] == pytest.approx(10 / 11) and s["jaccard_vein"] == pytest.approx(5 / 6)
+    assert s["dice_mean"] == pytest.approx((0.5 + 10 / 11) / 2) and s["jaccard_mean"] == pytest.approx(
+        (2 / 6 + 5 / 6) / 2
+    )
     # empty prediction: 0 everywhere
     assert set(case_scores(np.zeros_like(gt), gt).values()) == {0.0}
     # a class only in the prediction scores 0; a class in neither scores 1

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 from helpers import private_label_map, public_ids, write_label_map
-from rexmle.challenges._topbrain.grading import Grader
 from rexmle.challenges._topbrain.labels import LABELS, SIDE_ROADS, valid_neighbours
 
 from rexmle import challenge, data, grading
 from rexmle import run as runs
+from rexmle.challenge_api import grader_of
 
 TRACKS = {"topbrain-track1": "ct", "topbrain-track2": "mr"}
 
@@ -27,10 +27,11 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def _score(cid: str, root: Path, case: str, arr: np.ndarray, like: sitk.Image, tmp: Path) -> dict[str, float]:
-    g = Grader(TRACKS[cid])  # type: ignore[arg-type]
+    g = grader_of(challenge.get(cid))
     f = write_label_map(arr, like, tmp / f"{case}.nii.gz")
-    return g.score_case(
-        case, g.check_case(case, {"predicted_mask_path": f}, root / "public"), root / "private"
+    assert g.score_case is not None
+    return dict(
+        g.score_case(case, g.check_case(case, {"predicted_mask_path": f}, root / "public"), root / "private")
     )
 
 
@@ -123,7 +124,7 @@ def test_submission_perfect_empty_and_side_road_f1(
             sub / "predictions" / f"{case}_0000.nii.gz",
         )
     perfect = grading.grade(ch, sub, root / "public", root / "private", workers=2)
-    assert perfect.valid and set(perfect.metrics) == set(Grader.METRICS)
+    assert perfect.valid and list(perfect.metrics) == [m.name for m in ch.spec.metrics]
     assert (
         perfect.metrics["dice"] == 1.0 and perfect.metrics["cldice"] == 1.0 and perfect.metrics["hd95"] == 0.0
     )

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 from helpers import private_label_map, public_ids, write_label_map
-from rexmle.challenges._topcow.grading import SegmentationGrader
+from rexmle.challenges._topcow.grading import SEGMENTATION
 
 from rexmle import challenge, data, grading
 from rexmle import run as runs
@@ -29,8 +29,9 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 def _score(root: Path, case: str, arr: np.ndarray, like: sitk.Image, tmp: Path) -> dict[str, float]:
     f = write_label_map(arr, like, tmp / f"{case}.nii.gz")
-    loaded = SegmentationGrader.check_case(case, {"predicted_mask_path": f}, root / "public")
-    return SegmentationGrader.score_case(case, loaded, root / "private")
+    loaded = SEGMENTATION.check_case(case, {"predicted_mask_path": f}, root / "public")
+    assert SEGMENTATION.score_case is not None
+    return dict(SEGMENTATION.score_case(case, loaded, root / "private"))
 
 
 def _submission(root: Path, dst: Path) -> Path:
@@ -116,7 +117,7 @@ def test_segmentation_submission_perfect_and_empty(
             sub / "predictions" / f"{case}_0000.nii.gz",
         )
     perfect = grading.grade(ch, sub, root / "public", root / "private", workers=2)
-    assert perfect.valid and set(perfect.metrics) == set(SegmentationGrader.METRICS)
+    assert perfect.valid and list(perfect.metrics) == [m.name for m in ch.spec.metrics]
     assert (
         perfect.metrics["dice"] == 1.0 and perfect.metrics["hd95"] == 0.0 and perfect.metrics["b0_error"] == 0
     )

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from rexmle.graders.points import Counts, Point, class_counts, detection_f1, match_centroids, per_class_f1
+from rexmle.graders.points import (
+    Point,
+    PointCounts,
+    class_counts,
+    detection_f1,
+    match_centroids,
+    per_class_f1,
+)
 
 
 def test_highest_score_wins_then_nearest_and_radius_is_strict() -> None:
@@ -18,7 +25,7 @@ def test_highest_score_wins_then_nearest_and_radius_is_strict() -> None:
 def test_classes_must_agree() -> None:
     gt, pred = [Point("lymph", 0, 0)], [Point("tumor", 0, 0)]
     assert match_centroids(gt, pred) == []
-    assert class_counts(gt, pred) == {"lymph": Counts(0, 0, 1), "tumor": Counts(0, 1, 0)}
+    assert class_counts(gt, pred) == {"lymph": PointCounts(0, 0, 1), "tumor": PointCounts(0, 1, 0)}
     assert per_class_f1(gt, pred) == {"lymph": 0.0, "tumor": 0.0}
 
 
@@ -27,7 +34,7 @@ def test_greedy_in_ground_truth_order() -> None:
     gt = [Point("t", 0, 0), Point("t", 12, 0)]
     pred = [Point("t", 6, 0), Point("t", -20, 0)]
     assert match_centroids(gt, pred) == [(0, 0)]
-    assert class_counts(gt, pred) == {"t": Counts(1, 1, 1)}
+    assert class_counts(gt, pred) == {"t": PointCounts(1, 1, 1)}
     assert per_class_f1(gt, pred) == {"t": 0.5}  # P = R = 1/2
 
 
@@ -37,12 +44,12 @@ def test_removal_takes_the_first_prediction_with_an_equal_centroid() -> None:
     gt = [Point("t", 0, 0), Point("t", 2, 0)]
     pred = [Point("t", 1, 0, 0.1), Point("t", 1, 0, 0.9)]
     assert match_centroids(gt, pred) == [(0, 1), (1, 1)]
-    assert class_counts(gt, pred) == {"t": Counts(2, 0, 0)}
+    assert class_counts(gt, pred) == {"t": PointCounts(2, 0, 0)}
 
 
 def test_f1_zero_rules() -> None:
-    assert detection_f1(Counts(3, 1, 2)) == pytest.approx(2 / 3)  # P 3/4, R 3/5: 0.9 / 1.35
-    assert detection_f1(Counts(0, 0, 4)) == 0.0
-    assert detection_f1(Counts(0, 2, 0)) == 0.0
-    assert detection_f1(Counts(0, 0, 0)) == 0.0
+    assert detection_f1(PointCounts(3, 1, 2)) == pytest.approx(2 / 3)  # P 3/4, R 3/5: 0.9 / 1.35
+    assert detection_f1(PointCounts(0, 0, 4)) == 0.0
+    assert detection_f1(PointCounts(0, 2, 0)) == 0.0
+    assert detection_f1(PointCounts(0, 0, 0)) == 0.0
     assert per_class_f1([], []) == {}

@@ -9,9 +9,9 @@ from rexmle.graders import (
     abs_volume_difference_ml,
     count_components,
     dice,
-    f1_from_counts,
     lesion_count_difference,
     lesion_counts,
+    lesion_counts_f1,
     lesion_f1,
 )
 
@@ -104,7 +104,7 @@ def test_lesion_f1_empty_conventions() -> None:
     assert lesion_f1(z, z) == 1.0
     assert lesion_f1(z, one) == 0.0  # missed lesion: fn=1
     assert lesion_f1(one, z) == 0.0  # false alarm: fp=1
-    assert math.isnan(f1_from_counts(LesionCounts(0, 0, 0, 0, 0), empty_value=float("nan")))
+    assert math.isnan(lesion_counts_f1(LesionCounts(0, 0, 0, 0, 0), empty_value=float("nan")))
 
 
 def test_large_volume_is_vectorised() -> None:
