@@ -26,6 +26,17 @@ logs_dir = Path(env.get("REXMLE_LOGS_DIR", "/home/logs"))
 settings: dict[str, Any] = json.loads(env.get("REXMLE_AGENT_SETTINGS", "{}"))
 
 
+def setting(key: str) -> Any:
+    """A setting the harness passes from agent.yaml's ``defaults`` (merged with the synthetic ones
+    and the run's overrides): agent.yaml is the one place a value is chosen, so a launcher has no
+    fallback of its own to contradict it; a missing key stops the launcher with one line."""
+    if key not in settings:
+        raise SystemExit(
+            f"launch: setting {key!r} is missing from REXMLE_AGENT_SETTINGS (agent.yaml defaults)"
+        )
+    return settings[key]
+
+
 def referenced_files(table: Path) -> list[str]:
     """Relative paths named in a submission table that exist beside it (prediction files)."""
     root = table.parent

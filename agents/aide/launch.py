@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from scaffold_io import code_dir, copy_candidate, data_dir, env, logs_dir, publish, settings, submission_dir
+from scaffold_io import code_dir, copy_candidate, data_dir, env, logs_dir, publish, setting, submission_dir
 
 SUPPORTED = "0.2.2"
 
@@ -103,7 +103,7 @@ def main() -> None:
     desc = code_dir / "aide_task.md"
     desc.write_text(Path(env["REXMLE_INSTRUCTIONS"]).read_text())
     limit = float(env.get("REXMLE_TIME_LIMIT_S", "3600"))
-    exec_timeout = int(min(float(settings.get("exec_timeout_s", limit)), limit))
+    exec_timeout = int(min(float(setting("exec_timeout_s")), limit))
     args = {
         "data_dir": data_dir,
         "desc_file": desc,
@@ -114,15 +114,15 @@ def main() -> None:
         "preprocess_data": False,
         "generate_report": False,
         "exec.timeout": max(1, exec_timeout),
-        "agent.steps": int(settings.get("steps", 20)),
-        "agent.k_fold_validation": int(settings.get("k_fold_validation", 5)),
+        "agent.steps": int(setting("steps")),
+        "agent.k_fold_validation": int(setting("k_fold_validation")),
         "agent.code.model": model,
-        "agent.code.temp": float(settings.get("code_temp", 0.5)),
+        "agent.code.temp": float(setting("code_temp")),
         "agent.feedback.model": model,
-        "agent.feedback.temp": float(settings.get("feedback_temp", 0.5)),
-        "agent.search.num_drafts": int(settings.get("num_drafts", 5)),
-        "agent.search.max_debug_depth": int(settings.get("max_debug_depth", 3)),
-        "agent.search.debug_prob": float(settings.get("debug_prob", 0.5)),
+        "agent.feedback.temp": float(setting("feedback_temp")),
+        "agent.search.num_drafts": int(setting("num_drafts")),
+        "agent.search.max_debug_depth": int(setting("max_debug_depth")),
+        "agent.search.debug_prob": float(setting("debug_prob")),
     }
     sys.argv = ["aide", *[f"{k}={v}" for k, v in args.items()]]
     print("rexmle-aide: " + " ".join(sys.argv), flush=True)

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from scaffold_io import code_dir, copy_candidate, data_dir, env, logs_dir, publish, settings, submission_dir
+from scaffold_io import code_dir, copy_candidate, data_dir, env, logs_dir, publish, setting, submission_dir
 
 source = Path(sys.executable).parent.parent / "src" / "ml-master"
 scratch = code_dir / "ml-master"
@@ -117,7 +117,7 @@ def main() -> None:
     desc = scratch / "task.md"
     desc.write_text(Path(env["REXMLE_INSTRUCTIONS"]).read_text())
     cpus = sorted(os.sched_getaffinity(0))
-    parallel = max(1, min(int(settings.get("parallel_search_num", 1)), len(cpus)))
+    parallel = max(1, min(int(setting("parallel_search_num")), len(cpus)))
     limit = float(env.get("REXMLE_TIME_LIMIT_S", "3600"))
     exp_name = f"{env.get('REXMLE_CHALLENGE', 'task').replace('_', '-')}_run"
     base, key, model = env["ML_MASTER_BASE_URL"], env["ML_MASTER_API_KEY"], env["REXMLE_LLM_MODEL"]
@@ -132,23 +132,23 @@ def main() -> None:
         "copy_data": False,
         "start_cpu_id": cpus[0],
         "cpu_number": len(cpus),
-        "exec.timeout": max(1, int(min(float(settings.get("exec_timeout_s", limit)), limit))),
-        "agent.steps": int(settings.get("steps", 20)),
+        "exec.timeout": max(1, int(min(float(setting("exec_timeout_s")), limit))),
+        "agent.steps": int(setting("steps")),
         "agent.time_limit": int(limit),
-        "agent.k_fold_validation": int(settings.get("k_fold_validation", 5)),
+        "agent.k_fold_validation": int(setting("k_fold_validation")),
         "agent.check_format": True,
         "agent.steerable_reasoning": False,  # plain chat completions (the gateway's API)
         "agent.code.model": model,
-        "agent.code.temp": float(settings.get("code_temp", 1.0)),
+        "agent.code.temp": float(setting("code_temp")),
         "agent.code.base_url": base,
         "agent.code.api_key": key,
         "agent.feedback.model": REVIEW_ALIAS,
-        "agent.feedback.temp": float(settings.get("feedback_temp", 1.0)),
+        "agent.feedback.temp": float(setting("feedback_temp")),
         "agent.feedback.base_url": base,
         "agent.feedback.api_key": key,
-        "agent.search.num_drafts": int(settings.get("num_drafts", 5)),
-        "agent.search.num_bugs": int(settings.get("num_bugs", 1)),
-        "agent.search.num_improves": int(settings.get("num_improves", 3)),
+        "agent.search.num_drafts": int(setting("num_drafts")),
+        "agent.search.num_bugs": int(setting("num_bugs")),
+        "agent.search.num_improves": int(setting("num_improves")),
         "agent.search.parallel_search_num": parallel,
     }
     sys.argv = ["main_mcts.py", *[f"{k}={v}" for k, v in args.items()]]

@@ -362,60 +362,75 @@ class ScriptedLLM:
                     "usage": usage,
                 }
             )
-        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
-        await resp.prepare(request)
+        return await _stream_reply(request, rule, body, cid, created, model, content, calls, finish, usage)
 
-        async def send(
-            delta: dict[str, Any], finish_reason: str | None = None, extra: dict[str, Any] | None = None
-        ) -> None:
-            chunk = {
-                "id": cid,
-                "object": "chat.completion.chunk",
-                "created": created,
-                "model": model,
-                "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
-            }
-            chunk.update(extra or {})
-            if rule.chunk_delay_s:
-                await asyncio.sleep(rule.chunk_delay_s)
-            await resp.write(b"data: " + json.dumps(chunk).encode() + b"\n\n")
 
-        await send({"role": "assistant", "content": ""})
-        if content:
-            step = max(1, len(content) // 3)
-            for i in range(0, len(content), step):
-                await send({"content": content[i : i + step]})
-        if calls:
-            call = calls[0]
-            await send(
-                {
-                    "tool_calls": [
-                        {
-                            "index": 0,
-                            "id": call["id"],
-                            "type": "function",
-                            "function": {"name": call["function"]["name"], "arguments": ""},
-                        }
-                    ]
-                }
-            )
-            await send(
-                {"tool_calls": [{"index": 0, "function": {"arguments": call["function"]["arguments"]}}]}
-            )
-        await send({}, finish)
-        if (body.get("stream_options") or {}).get("include_usage"):
-            usage_chunk = {
-                "id": cid,
-                "object": "chat.completion.chunk",
-                "created": created,
-                "model": model,
-                "choices": [],
-                "usage": usage,
+async def _stream_reply(
+    request: web.Request,
+    rule: Rule,
+    body: dict[str, Any],
+    cid: str,
+    created: int,
+    model: str,
+    content: str | None,
+    calls: list[dict[str, Any]] | None,
+    finish: str,
+    usage: dict[str, int],
+) -> web.StreamResponse:
+    """A scripted reply as OpenAI's server-sent chunks: the role, the content in three pieces, a
+    tool call in two, the finish reason, the usage chunk when asked for, ``[DONE]``."""
+    resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+    await resp.prepare(request)
+
+    async def send(
+        delta: dict[str, Any], finish_reason: str | None = None, extra: dict[str, Any] | None = None
+    ) -> None:
+        chunk = {
+            "id": cid,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
+        }
+        chunk.update(extra or {})
+        if rule.chunk_delay_s:
+            await asyncio.sleep(rule.chunk_delay_s)
+        await resp.write(b"data: " + json.dumps(chunk).encode() + b"\n\n")
+
+    await send({"role": "assistant", "content": ""})
+    if content:
+        step = max(1, len(content) // 3)
+        for i in range(0, len(content), step):
+            await send({"content": content[i : i + step]})
+    if calls:
+        call = calls[0]
+        await send(
+            {
+                "tool_calls": [
+                    {
+                        "index": 0,
+                        "id": call["id"],
+                        "type": "function",
+                        "function": {"name": call["function"]["name"], "arguments": ""},
+                    }
+                ]
             }
-            await resp.write(b"data: " + json.dumps(usage_chunk).encode() + b"\n\n")
-        await resp.write(b"data: [DONE]\n\n")
-        await resp.write_eof()
-        return resp
+        )
+        await send({"tool_calls": [{"index": 0, "function": {"arguments": call["function"]["arguments"]}}]})
+    await send({}, finish)
+    if (body.get("stream_options") or {}).get("include_usage"):
+        usage_chunk = {
+            "id": cid,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "choices": [],
+            "usage": usage,
+        }
+        await resp.write(b"data: " + json.dumps(usage_chunk).encode() + b"\n\n")
+    await resp.write(b"data: [DONE]\n\n")
+    await resp.write_eof()
+    return resp
 
 
 def requests_log(path: Path) -> list[dict[str, Any]]:

@@ -480,7 +480,6 @@ class Gateway:
         return 502, f"upstream error: {message}"
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
-        import litellm
 
         body = await self._body(request)
         if isinstance(body, web.Response):
@@ -517,53 +516,73 @@ class Gateway:
                 named = [f for f in ("max_tokens", "max_completion_tokens") if extra.get(f) is not None]
                 for field in named or ["max_tokens"]:
                     extra[field] = limit
-            t0 = time.monotonic()
-            try:
-                if stream:
-                    upstream = await litellm.acompletion(
-                        messages=messages, stream=True, stream_options={"include_usage": True}, **kw, **extra
-                    )
-                else:
-                    upstream = await litellm.acompletion(messages=messages, **kw, **extra)
-            except Exception as exc:
-                status, message = self._upstream_error(exc)
-                self._record(
-                    "chat",
-                    route,
-                    t0,
-                    status,
-                    stream=stream,
-                    error=message,
-                    request=body,
-                    dropped=dropped,
-                    reservation=reservation,
-                )
-                return _error(status, message, "upstream_error", "api_error")
-            if not stream:
-                payload = upstream.model_dump(exclude_none=True)
-                payload["model"] = route.alias
-                usage = _usage_of(upstream)
-                cost = _cost(upstream, route.model, "completion")
-                self._record(
-                    "chat",
-                    route,
-                    t0,
-                    200,
-                    usage,
-                    cost,
-                    request=body,
-                    response=payload,
-                    dropped=dropped,
-                    reservation=reservation,
-                )
-                return web.json_response(payload)
-            return await self._stream(
-                request, upstream, route, body, messages, wants_usage, t0, dropped, reservation
+            return await self._complete(
+                request, route, body, kw, extra, stream, wants_usage, dropped, reservation
             )
         finally:
             # A call that ended without reaching the ledger (the agent hung up while it waited,
             # or something above raised) gives its reservation back; a recorded one already has.
             self.meter.release(reservation)
+
+    async def _complete(
+        self,
+        request: web.Request,
+        route: Route,
+        body: dict[str, Any],
+        kw: dict[str, Any],
+        extra: dict[str, Any],
+        stream: bool,
+        wants_usage: bool,
+        dropped: list[str],
+        reservation: Reservation,
+    ) -> web.StreamResponse:
+        """The upstream call of a checked, reserved chat request, recorded in the ledger."""
+        import litellm
+
+        messages = body["messages"]
+        t0 = time.monotonic()
+        try:
+            if stream:
+                upstream = await litellm.acompletion(
+                    messages=messages, stream=True, stream_options={"include_usage": True}, **kw, **extra
+                )
+            else:
+                upstream = await litellm.acompletion(messages=messages, **kw, **extra)
+        except Exception as exc:
+            status, message = self._upstream_error(exc)
+            self._record(
+                "chat",
+                route,
+                t0,
+                status,
+                stream=stream,
+                error=message,
+                request=body,
+                dropped=dropped,
+                reservation=reservation,
+            )
+            return _error(status, message, "upstream_error", "api_error")
+        if not stream:
+            payload = upstream.model_dump(exclude_none=True)
+            payload["model"] = route.alias
+            usage = _usage_of(upstream)
+            cost = _cost(upstream, route.model, "completion")
+            self._record(
+                "chat",
+                route,
+                t0,
+                200,
+                usage,
+                cost,
+                request=body,
+                response=payload,
+                dropped=dropped,
+                reservation=reservation,
+            )
+            return web.json_response(payload)
+        return await self._stream(
+            request, upstream, route, body, messages, wants_usage, t0, dropped, reservation
+        )
 
     async def _stream(
         self,

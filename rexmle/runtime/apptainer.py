@@ -43,7 +43,6 @@ from rexmle.runtime.base import (
     copy_submission,
     fresh_sandbox,
     host_layout,
-    register,
 )
 from rexmle.runtime.process import ProcessHandle
 
@@ -246,8 +245,3 @@ class ApptainerRuntime(process.ProcessGroupRuntime):
             "network": "none",
             "command": handle.extra.get("command", []),
         }
-
-
-@register("apptainer")
-def _factory() -> ApptainerRuntime:
-    return ApptainerRuntime()

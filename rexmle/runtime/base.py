@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from pydantic import BaseModel, ConfigDict
 
 from rexmle.challenge import Budgets
-from rexmle.errors import NotFoundError
 
 if TYPE_CHECKING:
     from rexmle.agent import Agent
@@ -160,24 +159,3 @@ class Runtime(Protocol):
     def collect(self, handle: Any, dest: Path) -> None: ...
 
     def info(self, handle: Any) -> dict[str, Any]: ...
-
-
-_REGISTRY: dict[str, Callable[[], Runtime]] = {}
-
-
-def register(name: str) -> Callable[[Callable[[], Runtime]], Callable[[], Runtime]]:
-    def deco(factory: Callable[[], Runtime]) -> Callable[[], Runtime]:
-        _REGISTRY[name] = factory
-        return factory
-
-    return deco
-
-
-def get_runtime(name: str) -> Runtime:
-    import rexmle.runtime.apptainer
-    import rexmle.runtime.docker
-    import rexmle.runtime.local  # noqa: F401  (each module registers its backends)
-
-    if name not in _REGISTRY:
-        raise NotFoundError(f"unknown runtime {name!r} (available: {', '.join(sorted(_REGISTRY))})")
-    return _REGISTRY[name]()

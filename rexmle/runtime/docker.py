@@ -72,7 +72,6 @@ from rexmle.runtime.base import (
     fresh_sandbox,
     grace_s,
     host_layout,
-    register,
 )
 
 if TYPE_CHECKING:
@@ -473,34 +472,9 @@ class DockerRuntime:
             *(Mount(seen[k], str(host[k]), type="bind", read_only=False) for k in WRITABLE),
             Mount(HEARTBEAT_DIR, str(heartbeat_file(spec.workdir).parent), type="bind", read_only=True),
         ]
-        env = dict(spec.env)
-        env.pop("CUDA_VISIBLE_DEVICES", None)  # the container sees only its own GPUs, from 0
-        if spec.gateway_socket_dir is not None:
-            mounts.append(
-                Mount(SANDBOX_SOCKET_DIR, str(spec.gateway_socket_dir), type="bind", read_only=True)
-            )
-            env.update(
-                REXMLE_GATEWAY_SOCKET=SANDBOX_GATEWAY_SOCKET, REXMLE_GATEWAY_PORT=str(SANDBOX_GATEWAY_PORT)
-            )
         b = spec.budgets
         cpus = max(1, min(b.cpus, os.cpu_count() or 1))
-        if deadline is None:
-            deadline = time.time() + b.wall_time_s
-        grace = grace_s()
-        env.update(  # for the sandbox's PID 1 only (it keeps them from the agent)
-            REXMLE_INIT_DEADLINE=f"{deadline + INIT_SLACK_S:.3f}",
-            REXMLE_INIT_GRACE_S=f"{grace:g}",
-            REXMLE_INIT_HEARTBEAT=f"{HEARTBEAT_DIR}/{heartbeat_file(spec.workdir).name}",
-            REXMLE_INIT_ORPHAN_AFTER_S=f"{orphan_after_s():g}",
-        )
-        env.update(
-            {k: str(v) for k, v in seen.items()},
-            HOME=seen["REXMLE_CODE_DIR"],
-            TMPDIR="/tmp",
-            OMP_NUM_THREADS=str(cpus),
-            MKL_NUM_THREADS=str(cpus),
-            OPENBLAS_NUM_THREADS=str(cpus),
-        )
+        env = self._container_env(spec, mounts, cpus, deadline)
         memory = int(b.memory_gb * 2**30)
         disk = int(b.disk_gb * 2**30)
         tmp = min(max(64 * 2**20, memory // 4), max(16 * 2**20, disk))  # counted in the disk budget
@@ -541,6 +515,41 @@ class DockerRuntime:
         if cdi:
             config["devices"] = cdi
         return config
+
+    def _container_env(
+        self, spec: SandboxSpec, mounts: list[Any], cpus: int, deadline: float | None
+    ) -> dict[str, str]:
+        """The container's environment: the run's, the gateway socket (mounted into ``mounts``),
+        PID 1's deadline and heartbeat, the sandbox paths and thread counts for ``cpus``."""
+        from docker.types import Mount
+
+        seen = SANDBOX_PATHS
+        env = dict(spec.env)
+        env.pop("CUDA_VISIBLE_DEVICES", None)  # the container sees only its own GPUs, from 0
+        if spec.gateway_socket_dir is not None:
+            mounts.append(
+                Mount(SANDBOX_SOCKET_DIR, str(spec.gateway_socket_dir), type="bind", read_only=True)
+            )
+            env.update(
+                REXMLE_GATEWAY_SOCKET=SANDBOX_GATEWAY_SOCKET, REXMLE_GATEWAY_PORT=str(SANDBOX_GATEWAY_PORT)
+            )
+        if deadline is None:
+            deadline = time.time() + spec.budgets.wall_time_s
+        env.update(  # for the sandbox's PID 1 only (it keeps them from the agent)
+            REXMLE_INIT_DEADLINE=f"{deadline + INIT_SLACK_S:.3f}",
+            REXMLE_INIT_GRACE_S=f"{grace_s():g}",
+            REXMLE_INIT_HEARTBEAT=f"{HEARTBEAT_DIR}/{heartbeat_file(spec.workdir).name}",
+            REXMLE_INIT_ORPHAN_AFTER_S=f"{orphan_after_s():g}",
+        )
+        env.update(
+            {k: str(v) for k, v in seen.items()},
+            HOME=seen["REXMLE_CODE_DIR"],
+            TMPDIR="/tmp",
+            OMP_NUM_THREADS=str(cpus),
+            MKL_NUM_THREADS=str(cpus),
+            OPENBLAS_NUM_THREADS=str(cpus),
+        )
+        return env
 
     def start(self, spec: SandboxSpec) -> DockerHandle:
         from docker.errors import APIError, ImageNotFound
@@ -812,13 +821,3 @@ def podman_socket() -> str:
     if os.geteuid() != 0 and runtime_dir:
         return f"unix://{runtime_dir}/podman/podman.sock"
     return "unix:///run/podman/podman.sock"
-
-
-@register("docker")
-def _docker() -> DockerRuntime:
-    return DockerRuntime("docker")
-
-
-@register("podman")
-def _podman() -> DockerRuntime:
-    return DockerRuntime("podman", podman_socket())

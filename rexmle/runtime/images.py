@@ -138,10 +138,11 @@ def _tree_bytes(root: Path) -> list[bytes]:
 
 def _sandbox_scripts() -> dict[str, bytes]:
     """The two stdlib programs every image carries in /opt/rexmle/bin."""
-    from rexmle.agent import VALIDATE_COMMAND
-
-    init = (Path(__file__).parent / "sandbox_init.py").read_bytes()
-    return {"sandbox-init": init, "validate-submission": VALIDATE_COMMAND.encode()}
+    here = Path(__file__).parent
+    return {
+        "sandbox-init": (here / "sandbox_init.py").read_bytes(),
+        "validate-submission": (here / "validate_submission.py").read_bytes(),
+    }
 
 
 def stack_file(stack: Stack) -> Path:

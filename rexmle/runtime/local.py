@@ -48,7 +48,6 @@ from rexmle.runtime.base import (
     SandboxSpec,
     copy_submission,
     host_layout,
-    register,
 )
 from rexmle.runtime.process import ProcessHandle
 
@@ -311,8 +310,3 @@ class LocalRuntime(process.ProcessGroupRuntime):
         if self.unisolated_because:
             out["not_isolated_because"] = self.unisolated_because
         return out
-
-
-@register("local")
-def _factory() -> LocalRuntime:
-    return LocalRuntime()

@@ -15,8 +15,8 @@ from fixed_engine import FixedEngine  # tests/runtime/fixed_engine.py
 
 from rexmle.challenge import Budgets
 from rexmle.errors import ConfigError
-from rexmle.runtime import apptainer, images
-from rexmle.runtime.base import SANDBOX_PATHS, SandboxSpec, get_runtime
+from rexmle.runtime import apptainer, get_runtime, images
+from rexmle.runtime.base import SANDBOX_PATHS, SandboxSpec
 
 TOKEN = "rxm-token-not-for-argv"
 
