@@ -41,7 +41,7 @@ def write_runs(
         for cid in challenge_ids:
             ch = challenges.get(cid)
             lb = ch.leaderboard
-            directions = ch.spec.directions
+            directions = ch.spec.ranked_directions
             ranked = ranking.leaderboard_metrics(lb)
             for a_idx, agent in enumerate(agents):
                 level = 0.15 + 0.3 * a_idx  # later agents are better
@@ -80,33 +80,37 @@ def write_runs(
                         )
                     )
                     rd.write_result(
-                        Result(
-                            run_id=spec.run_id,
-                            challenge=cid,
-                            agent=agent,
-                            model=None,
-                            seed=spec.seed,
-                            synthetic=synthetic,
-                            state=RunState.done,
-                            valid=valid,
-                            reason=None if valid else "prediction for case 3 is missing",
-                            metrics=metrics if valid else {},
-                            n_cases=5,
-                            score=rank.mean_position if rank else None,
-                            positions=rank.positions if rank else {},
-                            rank=rank.rank if rank else None,
-                            n_leaderboard=len(lb),
-                            percentile=rank.percentile if rank else None,
-                            beats_median=rank.above_median if rank else None,
-                            beats_share=rank.beats_share if rank else None,
-                            medal=rank.medal if rank else None,
-                            cost_usd=float(rng.uniform(0, 2)) if agent not in ("dummy", "baseline") else 0.0,
-                            tokens_in=int(rng.integers(0, 10**6)),
-                            tokens_out=int(rng.integers(0, 10**5)),
-                            llm_calls=int(rng.integers(0, 200)),
-                            wall_time_s=float(rng.uniform(30, 3600)),
-                            agent_time_s=float(rng.uniform(20, 3500)),
-                            isolation="none" if runtime == "local" else "container",
+                        Result.model_validate(  # the flat (version 1) form: read into the sections
+                            dict(
+                                run_id=spec.run_id,
+                                challenge=cid,
+                                agent=agent,
+                                model=None,
+                                seed=spec.seed,
+                                synthetic=synthetic,
+                                state=RunState.done,
+                                valid=valid,
+                                reason=None if valid else "prediction for case 3 is missing",
+                                metrics=metrics if valid else {},
+                                n_cases=5,
+                                score=rank.mean_position if rank else None,
+                                positions=rank.positions if rank else {},
+                                rank=rank.rank if rank else None,
+                                n_leaderboard=len(lb),
+                                percentile=rank.percentile if rank else None,
+                                beats_median=rank.above_median if rank else None,
+                                beats_share=rank.beats_share if rank else None,
+                                medal=rank.medal if rank else None,
+                                cost_usd=float(rng.uniform(0, 2))
+                                if agent not in ("dummy", "baseline")
+                                else 0.0,
+                                tokens_in=int(rng.integers(0, 10**6)),
+                                tokens_out=int(rng.integers(0, 10**5)),
+                                llm_calls=int(rng.integers(0, 200)),
+                                wall_time_s=float(rng.uniform(30, 3600)),
+                                agent_time_s=float(rng.uniform(20, 3500)),
+                                isolation="none" if runtime == "local" else "container",
+                            )
                         )
                     )
                     rd.agent_log.write_text(

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -22,13 +22,17 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table
+from typer.core import TyperGroup
 
 from rexmle import agent as agents
-from rexmle import challenge as challenges
+from rexmle import challenge as challenge_registry
 from rexmle import data, grading, paths, ranking
 from rexmle import run as runs
 from rexmle.errors import RexmleError
 from rexmle.store import Result
+
+if TYPE_CHECKING:
+    from rexmle.sweep import SweepSpec
 
 app = typer.Typer(
     add_completion=False,
@@ -136,7 +140,7 @@ def progress_bar(enabled: bool, download: bool = False) -> Iterator[Callable[[st
 @one_line_errors
 def list_cmd(as_json: JsonOpt = False) -> None:
     """List the challenges."""
-    found = challenges.discover()
+    found = challenge_registry.discover()
     rows: list[dict[str, Any]] = [
         {
             "id": c.id,
@@ -171,7 +175,7 @@ def _gb(n_bytes: float, known: bool = True) -> str:
 @one_line_errors
 def info(challenge_id: str, as_json: JsonOpt = False) -> None:
     """Show a challenge's source, licence, data files, prepared state, budgets, metrics and leaderboard."""
-    c = challenges.get(challenge_id)
+    c = challenge_registry.get(challenge_id)
     state = {
         "prepared": data.is_prepared(c, paths.data_dir(c.id, False)),
         "prepared_synthetic": data.is_prepared(c, paths.data_dir(c.id, True)),
@@ -229,7 +233,7 @@ def _check_sources(ids: list[str], as_json: bool) -> None:
     downloadable: dict[str, bool] = {}
     stuck: list[str] = []
     for cid in ids:
-        c = challenges.get(cid)
+        c = challenge_registry.get(cid)
         for df in c.spec.data:
             answers = data.check_sources([df])
             rows += [{"challenge": cid, **a.model_dump()} for a in answers]
@@ -278,11 +282,11 @@ def prepare(
 
     Every data file can also be saved by hand where the error message says; prepare picks it up.
     """
-    ids = challenges.select(target)
+    ids = challenge_registry.select(target)
     if check:
         _check_sources(ids, as_json)
         return
-    chs = [challenges.get(cid) for cid in ids]
+    chs = [challenge_registry.get(cid) for cid in ids]
     if not synthetic and not as_json:
         plan = [f for f in data.download_plan([] if force else chs) if not f.present]
         if plan:
@@ -320,7 +324,7 @@ def prepare(
             for p in problems:
                 out.print(f"[red]{lit(p)}[/]")
     if as_json:
-        emit_json(summaries[0] if target not in challenges.GROUPS else summaries)
+        emit_json(summaries[0] if target not in challenge_registry.GROUPS else summaries)
     if failed:
         raise typer.Exit(1)
 
@@ -353,7 +357,7 @@ def grade(
     as_json: JsonOpt = False,
 ) -> None:
     """Grade a submission folder against the private test answers and rank it."""
-    c = challenges.get(challenge_id)
+    c = challenge_registry.get(challenge_id)
     root = data.require_prepared(c, synthetic)
     with progress_bar(not as_json) as prog:
         report, rank = runs.grade_and_rank(c, submission_dir, root, lambda d, n: prog("grading", d, n))
@@ -374,7 +378,7 @@ def validate(
     as_json: JsonOpt = False,
 ) -> None:
     """Check a submission's format using public files only (never scores it)."""
-    c = challenges.get(challenge_id)
+    c = challenge_registry.get(challenge_id)
     root = data.require_prepared(c, synthetic)
     report = grading.validate(c, submission_dir, root / "public")
     if as_json:
@@ -705,15 +709,32 @@ def _status_table(rows: list[Any], title: str, limit: int) -> Table:
     return t
 
 
-@app.command()
+class _SweepGroup(TyperGroup):
+    """`rexmle sweep FILE` stays what it always was: a first word that is no subcommand is the
+    sweep file of `rexmle sweep run FILE`."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:  # ctx: typer's vendored click Context
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+sweep_app = typer.Typer(
+    cls=_SweepGroup,
+    no_args_is_help=True,
+    help="Run a sweep (agents x challenges x models x seeds) or follow one.\n\n"
+    "Examples:\n\n"
+    "  rexmle sweep run examples/sweep-local.yaml --dry-run\n\n"
+    "  rexmle sweep examples/sweep-local.yaml   (the same as `sweep run`)\n\n"
+    "  rexmle sweep status runs/my-sweep --watch",
+)
+app.add_typer(sweep_app, name="sweep")
+
+
+@sweep_app.command("run")
 @one_line_errors
-def sweep(
-    target: Annotated[
-        str, typer.Argument(help="A sweep file (sweep.yaml), or `status`.", metavar="FILE|status")
-    ],
-    folder: Annotated[
-        Path | None, typer.Argument(help="With `status`: the sweep folder (sweep.yaml's `output`).")
-    ] = None,
+def sweep_run(
+    file: Annotated[Path, typer.Argument(help="The sweep file (sweep.yaml).", metavar="FILE")],
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print the matrix and estimated hours; run nothing.")
     ] = False,
@@ -723,104 +744,116 @@ def sweep(
     no_wait: Annotated[
         bool, typer.Option("--no-wait", help="SLURM: submit and return; `rexmle sweep status` follows it.")
     ] = False,
-    watch: Annotated[
-        bool, typer.Option("--watch", help="status: refresh the table until nothing is queued or running.")
-    ] = False,
-    show_all: Annotated[
-        bool, typer.Option("--all", help="status: list every run (default: 40 rows).")
-    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Run a sweep (agents x challenges x models x seeds), or show a sweep folder's progress.
-
-    `rexmle sweep sweep.yaml` runs what is missing or broken and skips what is finished, so it
-    is safe to run again after Ctrl-C, a killed job or a new seed. `rexmle sweep status DIR`
-    shows pending/queued/running/done/failed/interrupted counts and a table (or --json).
-    """
+    """Run what is missing or broken in a sweep and skip what is finished, so it is safe to run
+    again after Ctrl-C, a killed job or a new seed."""
     from rexmle import sweep as sweeps
 
-    if target == "status":
-        if folder is None:
-            raise typer.BadParameter("give the sweep folder: rexmle sweep status DIR")
-        limit = 10**9 if show_all else 40
-        if as_json:
-            rows = sweeps.status(folder)
-            emit_json({"counts": sweeps.counts(rows), "runs": [r.model_dump(mode="json") for r in rows]})
-            return
-        if not watch:
-            out.print(_status_table(sweeps.status(folder), str(folder), limit))
-            return
-        from rich.live import Live
-
-        with Live(_status_table(sweeps.status(folder), str(folder), limit), console=out) as live:
-            while True:
-                rows = sweeps.status(folder)
-                live.update(_status_table(rows, str(folder), limit))
-                c = sweeps.counts(rows)
-                if c["queued"] + c["running"] == 0:
-                    return
-                import time
-
-                time.sleep(2)
-    if folder is not None:
-        raise typer.BadParameter("a sweep file takes no second argument")
-    spec = sweeps.load(Path(target))
+    spec = sweeps.load(file)
     if dry_run:
-        matrix = sweeps.expand(spec)
-        est = sweeps.estimate(matrix)
-        if as_json:
-            emit_json(
-                {"runs": [{"run_id": r.run_id, **r.model_dump(mode="json")} for r in matrix], "estimate": est}
-            )
-            return
-        t = Table(
-            "challenge",
-            "agent",
-            "model",
-            "seed",
-            "wall limit",
-            "cpus",
-            "gpus",
-            "run id",
-            title=f"sweep {lit(spec.name)}",
-        )
-        for r in matrix:
-            b = r.budgets
-            t.add_row(
-                lit(r.challenge),
-                lit(r.agent),
-                lit(r.model or "-"),
-                str(r.seed),
-                f"{b.wall_time_s} s",
-                str(b.cpus),
-                str(b.gpus),
-                lit(r.run_id),
-            )
-        out.print(t)
-        out.print(
-            f"{est['runs']:.0f} runs on {lit(spec.executor)} ({lit(spec.runtime)} runtime) into {lit(spec.output)}; "
-            "at most "
-            f"{est['gpu_hours']:.1f} GPU-hours, {est['cpu_hours']:.1f} CPU-hours, "
-            f"{est['wall_hours']:.1f} run-hours, ${est['llm_usd_max']:.2f} of LLM spend"
-        )
+        _sweep_dry_run(spec, as_json)
         return
     note = (lambda _m: None) if as_json else (lambda m: err.print(f"[dim]· {lit(m)}[/]", highlight=False))
     outcome = sweeps.run_sweep(spec, notify=note, retry_failed=retry_failed, wait=not no_wait)
+    left = outcome.counts["interrupted"] + outcome.counts["pending"]
     if as_json:
         emit_json(outcome.model_dump(mode="json"))
-        if outcome.counts["interrupted"] + outcome.counts["pending"] and not no_wait:
+        if left and not no_wait:
             raise typer.Exit(1)
         return
     out.print(_status_table(sweeps.status(spec.output), str(spec.output), 40))
     out.print(
         f"index: {lit(spec.output / 'index.csv')}; report: rexmle report {lit(spec.output)} -o report.html"
     )
-    left = outcome.counts["interrupted"] + outcome.counts["pending"]
     if left and not no_wait:
         err.print(
             f"[bold red]{left} run(s) did not finish[/] (their harness.log says why); run the sweep again to retry them"
         )
         raise typer.Exit(1)
+
+
+@sweep_app.command("status")
+@one_line_errors
+def sweep_status(
+    folder: Annotated[Path, typer.Argument(help="The sweep folder (sweep.yaml's `output`).", metavar="DIR")],
+    watch: Annotated[
+        bool, typer.Option("--watch", help="Refresh the table until nothing is queued or running.")
+    ] = False,
+    show_all: Annotated[bool, typer.Option("--all", help="List every run (default: 40 rows).")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Counts of pending / queued / running / interrupted / done / failed runs and a table."""
+    _sweep_status(folder, watch, show_all, as_json)
+
+
+def _sweep_status(folder: Path, watch: bool, show_all: bool, as_json: bool) -> None:
+    """`rexmle sweep status DIR`: counts and a table, refreshed with --watch, or --json."""
+    from rexmle import sweep as sweeps
+
+    limit = 10**9 if show_all else 40
+    if as_json:
+        rows = sweeps.status(folder)
+        emit_json({"counts": sweeps.counts(rows), "runs": [r.model_dump(mode="json") for r in rows]})
+        return
+    if not watch:
+        out.print(_status_table(sweeps.status(folder), str(folder), limit))
+        return
+    import time
+
+    from rich.live import Live
+
+    with Live(_status_table(sweeps.status(folder), str(folder), limit), console=out) as live:
+        while True:
+            rows = sweeps.status(folder)
+            live.update(_status_table(rows, str(folder), limit))
+            c = sweeps.counts(rows)
+            if c["queued"] + c["running"] == 0:
+                return
+            time.sleep(2)
+
+
+def _sweep_dry_run(spec: SweepSpec, as_json: bool) -> None:
+    """`rexmle sweep FILE --dry-run`: the matrix and the most it can cost; runs nothing."""
+    from rexmle import sweep as sweeps
+
+    matrix = sweeps.expand(spec)
+    est = sweeps.estimate(matrix)
+    if as_json:
+        emit_json(
+            {"runs": [{"run_id": r.run_id, **r.model_dump(mode="json")} for r in matrix], "estimate": est}
+        )
+        return
+    t = Table(
+        "challenge",
+        "agent",
+        "model",
+        "seed",
+        "wall limit",
+        "cpus",
+        "gpus",
+        "run id",
+        title=f"sweep {lit(spec.name)}",
+    )
+    for r in matrix:
+        b = r.budgets
+        t.add_row(
+            lit(r.challenge),
+            lit(r.agent),
+            lit(r.model or "-"),
+            str(r.seed),
+            f"{b.wall_time_s} s",
+            str(b.cpus),
+            str(b.gpus),
+            lit(r.run_id),
+        )
+    out.print(t)
+    out.print(
+        f"{est['runs']:.0f} runs on {lit(spec.executor)} ({lit(spec.runtime)} runtime) into {lit(spec.output)}; "
+        "at most "
+        f"{est['gpu_hours']:.1f} GPU-hours, {est['cpu_hours']:.1f} CPU-hours, "
+        f"{est['wall_hours']:.1f} run-hours, ${est['llm_usd_max']:.2f} of LLM spend"
+    )
 
 
 @app.command()

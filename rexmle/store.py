@@ -9,22 +9,26 @@ sweep knows what is already done.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
 import platform
 import sys
 import time
+from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from rexmle import __version__
 from rexmle.challenge import Budgets
 from rexmle.data import write_json_atomic
+from rexmle.errors import ConfigError, RexmleError
 
 
 class RunState(StrEnum):
@@ -88,10 +92,17 @@ class RunRecord(BaseModel):
     error: str | None = None
 
 
-class Result(BaseModel):
-    """Contents of result.json (see DESIGN.md, Run contract)."""
+#: The layout of result.json. 1: every field at the top level (before 0.x of the nested form);
+#: 2: the sections below. Readers accept both; a newer version is refused with one line.
+RESULT_SCHEMA_VERSION = 2
 
-    model_config = ConfigDict(frozen=True)
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ResultSpec(_Section):
+    """Which run this is (the parts of the run spec a comparison groups by)."""
 
     run_id: str
     challenge: str
@@ -99,11 +110,20 @@ class Result(BaseModel):
     model: str | None
     seed: int
     synthetic: bool
-    state: RunState
+
+
+class ResultGrade(_Section):
+    """The grader's verdict: valid or ``reason``, and the metrics as challenge.yaml defines them."""
+
     valid: bool
     reason: str | None = None
     metrics: dict[str, float] = {}
     n_cases: int = 0
+
+
+class ResultRank(_Section):
+    """The place among the human leaderboard (``rexmle.ranking``); all None when not ranked."""
+
     score: float | None = None  # the ranking value: mean position among the leaderboard (lower is better)
     positions: dict[str, int] = {}
     rank: int | None = None
@@ -112,27 +132,236 @@ class Result(BaseModel):
     beats_median: bool | None = None
     beats_share: float | None = None
     medal: str | None = None
+
+
+class ResultUsage(_Section):
+    """What the agent spent through the gateway (``llm``: provider or scripted; None: no LLM)."""
+
     llm: str | None = None
-    stopped: str | None = None  # "time_limit" | "llm_budget" | "memory" | "disk": why the agent was ended
     cost_usd: float = 0.0
     unpriced_llm_calls: int = 0
     tokens_in: int = 0
     tokens_out: int = 0
     llm_calls: int = 0
+
+
+class ResultTiming(_Section):
+    """Wall time of the whole run, the agent's own time, and the GPU-hours it held."""
+
     wall_time_s: float = 0.0
     agent_time_s: float = 0.0
     gpu_hours: float = 0.0
+
+
+_SECTIONS: dict[str, type[_Section]] = {
+    "spec": ResultSpec,
+    "grade": ResultGrade,
+    "ranking": ResultRank,
+    "usage": ResultUsage,
+    "timing": ResultTiming,
+}
+
+
+class Result(BaseModel):
+    """Contents of result.json, written last in a run: one section per concern, with a schema
+    version. A flat (version 1) file, or flat keyword arguments, are read into the sections; the
+    flat names stay readable as properties (``result.valid`` is ``result.grade.valid``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    schema_version: int = RESULT_SCHEMA_VERSION
+    spec: ResultSpec
+    state: RunState
+    #: Why the harness ended the agent: "time_limit" | "llm_budget" | "memory" | "disk" (None: it exited).
+    stopped: str | None = None
     isolation: str = "none"
     agent_exit_code: int | None = None
+    grade: ResultGrade
+    ranking: ResultRank = ResultRank()
+    usage: ResultUsage = ResultUsage()
+    timing: ResultTiming = ResultTiming()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _sections_from_flat(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        version = data.get("schema_version", 1 if "spec" not in data else RESULT_SCHEMA_VERSION)
+        if isinstance(version, int) and version > RESULT_SCHEMA_VERSION:
+            raise ValueError(
+                f"result.json has schema version {version}; this rexmle reads up to {RESULT_SCHEMA_VERSION} (upgrade rexmle)"
+            )
+        if "spec" in data:
+            return data
+        flat = dict(data)
+        nested: dict[str, Any] = {"schema_version": RESULT_SCHEMA_VERSION}
+        for name, section in _SECTIONS.items():
+            nested[name] = {k: flat.pop(k) for k in list(flat) if k in section.model_fields}
+        flat.pop("schema_version", None)
+        return {**flat, **nested}
+
+    def flat(self) -> dict[str, Any]:
+        """One flat row (the index and the report's table): every section's fields at the top level."""
+        row: dict[str, Any] = {"schema_version": self.schema_version, "state": self.state.value}
+        for name in _SECTIONS:
+            row.update(getattr(self, name).model_dump(mode="json"))
+        row.update(stopped=self.stopped, isolation=self.isolation, agent_exit_code=self.agent_exit_code)
+        return row
+
+    # the flat names, as properties of the sections (read-only, like the model)
+    @property
+    def run_id(self) -> str:
+        return self.spec.run_id
+
+    @property
+    def challenge(self) -> str:
+        return self.spec.challenge
+
+    @property
+    def agent(self) -> str:
+        return self.spec.agent
+
+    @property
+    def model(self) -> str | None:
+        return self.spec.model
+
+    @property
+    def seed(self) -> int:
+        return self.spec.seed
+
+    @property
+    def synthetic(self) -> bool:
+        return self.spec.synthetic
+
+    @property
+    def valid(self) -> bool:
+        return self.grade.valid
+
+    @property
+    def reason(self) -> str | None:
+        return self.grade.reason
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        return self.grade.metrics
+
+    @property
+    def n_cases(self) -> int:
+        return self.grade.n_cases
+
+    @property
+    def score(self) -> float | None:
+        return self.ranking.score
+
+    @property
+    def positions(self) -> dict[str, int]:
+        return self.ranking.positions
+
+    @property
+    def rank(self) -> int | None:
+        return self.ranking.rank
+
+    @property
+    def n_leaderboard(self) -> int | None:
+        return self.ranking.n_leaderboard
+
+    @property
+    def percentile(self) -> float | None:
+        return self.ranking.percentile
+
+    @property
+    def beats_median(self) -> bool | None:
+        return self.ranking.beats_median
+
+    @property
+    def beats_share(self) -> float | None:
+        return self.ranking.beats_share
+
+    @property
+    def medal(self) -> str | None:
+        return self.ranking.medal
+
+    @property
+    def llm(self) -> str | None:
+        return self.usage.llm
+
+    @property
+    def cost_usd(self) -> float:
+        return self.usage.cost_usd
+
+    @property
+    def unpriced_llm_calls(self) -> int:
+        return self.usage.unpriced_llm_calls
+
+    @property
+    def tokens_in(self) -> int:
+        return self.usage.tokens_in
+
+    @property
+    def tokens_out(self) -> int:
+        return self.usage.tokens_out
+
+    @property
+    def llm_calls(self) -> int:
+        return self.usage.llm_calls
+
+    @property
+    def wall_time_s(self) -> float:
+        return self.timing.wall_time_s
+
+    @property
+    def agent_time_s(self) -> float:
+        return self.timing.agent_time_s
+
+    @property
+    def gpu_hours(self) -> float:
+        return self.timing.gpu_hours
 
 
 def versions() -> dict[str, str]:
     return {"rexmle": __version__, "python": sys.version.split()[0], "platform": platform.platform()}
 
 
+class RunInProgress(RexmleError):
+    """Another process holds the run's lock: it is executing that run now."""
+
+
 class RunDir:
+    """A run's folder and the files in it. The run's lock (an flock on ``.lock``) is held by the
+    one process executing the run: a second ``rexmle run``, a sweep worker or a restarted
+    orchestrator sees it taken and leaves the run alone."""
+
     def __init__(self, path: Path) -> None:
         self.path = path
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the run's lock for the block; :class:`RunInProgress` if another process has it."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        f = (self.path / ".lock").open("a+")
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.close()
+            raise RunInProgress(f"run {self.path.name} is being executed by another process") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+            f.close()
+
+    def locked(self) -> bool:
+        """Whether some process is executing this run now (it holds the run's lock)."""
+        lock = self.path / ".lock"
+        if not lock.exists():
+            return False
+        with lock.open("a") as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(f, fcntl.LOCK_UN)
+        return False
 
     @property
     def run_json(self) -> Path:
@@ -190,7 +419,11 @@ class RunDir:
     def read_result(self) -> Result | None:
         if not self.result_json.is_file():
             return None
-        return Result.model_validate_json(self.result_json.read_text())
+        try:
+            return Result.model_validate_json(self.result_json.read_text())
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            raise ConfigError(f"{self.result_json}: {err['msg']}") from None
 
     def write_result(self, result: Result) -> None:
         write_json_atomic(self.result_json, result.model_dump(mode="json"))
@@ -259,7 +492,9 @@ def index(roots: list[Path]) -> pd.DataFrame:
         result = rd.read_result()
         if result is None:
             continue
-        row = result.model_dump(mode="json", exclude={"metrics", "positions"})
+        row = result.flat()
+        row.pop("metrics")
+        row.pop("positions")
         record = rd.read_record()
         row["runtime"] = record.spec.runtime if record else None
         row["path"] = str(d)

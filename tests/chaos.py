@@ -25,8 +25,7 @@ from pathlib import Path
 from helpers import processes_with
 
 from rexmle import run as runs
-from rexmle.run import RunInProgress
-from rexmle.store import Result, RunDir, RunSpec
+from rexmle.store import Result, RunDir, RunInProgress, RunSpec
 
 #: seed -> (agent, time limit): the sleeper keeps its run in the running phase for its limit
 AGENTS = {0: ("dummy", None), 1: ("dummy", None), 2: ("sleeper", 3)}

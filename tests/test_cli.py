@@ -56,12 +56,14 @@ def test_prepare_run_grade_validate(home: Path, prepared: Path, tmp_path: Path) 
     run = rexmle("run", "--agent", "dummy", "--challenge", "isles22", "--synthetic", "--json")
     assert run.returncode == 0, run.stderr
     result = json.loads(run.stdout)
-    assert result["valid"] and result["state"] == "done" and result["synthetic"] is True
-    assert {"metrics", "score", "percentile", "rank", "beats_median", "run_dir"} <= set(result)
+    assert result["schema_version"] == 2 and result["state"] == "done"
+    assert result["grade"]["valid"] and result["spec"]["synthetic"] is True
+    assert {"metrics", "n_cases"} <= set(result["grade"]) and "run_dir" in result
+    assert {"score", "percentile", "rank", "beats_median"} <= set(result["ranking"])
     sub = Path(result["run_dir"]) / "submission"
     g = json.loads(rexmle("grade", "isles22", str(sub), "--synthetic", "--json").stdout)
-    assert g["valid"] and g["metrics"] == result["metrics"]
-    assert g["ranking"]["mean_position"] == result["score"]
+    assert g["valid"] and g["metrics"] == result["grade"]["metrics"]
+    assert g["ranking"]["mean_position"] == result["ranking"]["score"]
     v = rexmle("validate", "isles22", str(sub), "--synthetic", "--json")
     assert v.returncode == 0 and json.loads(v.stdout) == {"valid": True, "reason": None, "n_cases": 5}
     bad = tmp_path / "bad"
@@ -118,9 +120,13 @@ def test_prepare_then_baseline_run_gives_a_valid_ranked_result(home: Path, cid: 
     )
     assert run.returncode == 0, run.stderr
     result = json.loads(run.stdout)
-    assert result["valid"] and result["state"] == "done" and result["synthetic"] is True, result
-    assert result["percentile"] is not None and 0.0 <= result["percentile"] <= 1.0
-    assert result["metrics"] and all(isinstance(v, float) for v in result["metrics"].values())
+    assert result["grade"]["valid"] and result["state"] == "done" and result["spec"]["synthetic"] is True, (
+        result
+    )
+    assert result["ranking"]["percentile"] is not None and 0.0 <= result["ranking"]["percentile"] <= 1.0
+    assert result["grade"]["metrics"] and all(
+        isinstance(v, float) for v in result["grade"]["metrics"].values()
+    )
 
 
 def test_version_and_the_synthetic_rank_is_labelled(

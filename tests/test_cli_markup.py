@@ -117,7 +117,7 @@ def test_run_prints_a_markup_reason_literally(
     args = ("run", "--agent", "hostile", "--challenge", "isles22", "--synthetic")
     js = rexmle(*args, "--json", env=env)
     assert js.returncode == 0, js.stderr
-    reason = json.loads(js.stdout)["reason"]
+    reason = json.loads(js.stdout)["grade"]["reason"]
     assert HOSTILE in reason, reason
     r = rexmle(*args, env=env)  # the same spec: its stored result, printed for people
     assert r.returncode == 0, r.stderr

@@ -289,3 +289,39 @@ def test_unprepared_real_data_fails_up_front_with_one_line(home: Path, tmp_path:
     lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
     assert len(lines) == 1 and "rexmle prepare isles22" in lines[0], proc.stderr
     assert not (tmp_path / "out" / "runs").exists()  # nothing started
+
+
+def test_sweep_run_and_status_are_subcommands_and_a_bare_file_still_runs(tmp_path: Path) -> None:
+    path = write_sweep(tmp_path, challenges=["isles22"], seeds=2)
+    run = rexmle_cli("sweep", "run", str(path), "--dry-run", "--json")
+    bare = rexmle_cli("sweep", str(path), "--dry-run", "--json")
+    assert run.returncode == bare.returncode == 0, run.stderr + bare.stderr
+    assert json.loads(run.stdout) == json.loads(bare.stdout)
+    assert len(json.loads(run.stdout)["runs"]) == 2
+    helped = rexmle_cli("sweep", "--help")
+    assert helped.returncode == 0 and "run" in helped.stdout and "status" in helped.stdout
+    missing = rexmle_cli("sweep", "status", str(tmp_path / "nowhere"))
+    assert missing.returncode == 2 and missing.stderr.startswith("error:") and "sweep.json" in missing.stderr
+
+
+def test_the_worker_command_line_is_parsed_and_refuses_what_it_cannot_run(tmp_path: Path) -> None:
+    from rexmle.sweep import worker
+
+    cmd = worker.command(tmp_path / "out", "abc", tmp_path / "home", True)
+    args = worker.parser().parse_args(cmd[3:])
+    assert (args.out, args.run_id, args.home, args.force) == (
+        tmp_path / "out",
+        "abc",
+        tmp_path / "home",
+        True,
+    )
+    spec = sweeps.load(write_sweep(tmp_path, challenges=["isles22"]))
+    sweeps.write_manifest(spec, sweeps.expand(spec))
+    unknown = subprocess.run(
+        [sys.executable, "-m", "rexmle.sweep.worker", str(spec.output), "not-a-run"],
+        capture_output=True,
+        text=True,
+    )
+    assert unknown.returncode == 2 and "not in the sweep" in unknown.stderr
+    usage = subprocess.run([sys.executable, "-m", "rexmle.sweep.worker"], capture_output=True, text=True)
+    assert usage.returncode == 2 and "usage:" in usage.stderr

@@ -27,7 +27,7 @@ import pandas as pd
 from pydantic import BaseModel
 
 from rexmle import __version__, store
-from rexmle import challenge as challenges
+from rexmle import challenge as challenge_registry
 from rexmle.errors import NotFoundError, RexmleError
 from rexmle.ranking import leaderboard_metrics
 from rexmle.report import figures
@@ -62,9 +62,9 @@ def entrant_of(row: pd.Series) -> str:
 
 
 @cache
-def _challenge(cid: str) -> challenges.Challenge | None:
+def _challenge(cid: str) -> challenge_registry.Challenge | None:
     try:
-        return challenges.get(cid)
+        return challenge_registry.get(cid)
     except (NotFoundError, RexmleError):
         return None
 
@@ -76,7 +76,7 @@ def _metric_info(cid: str) -> tuple[list[str], dict[str, str], pd.DataFrame | No
         return [], {}, None
     lb = ch.leaderboard
     directions: dict[str, str] = dict(ch.spec.directions)
-    ranked = [m for m in leaderboard_metrics(lb) if m in directions]
+    ranked = [m for m in leaderboard_metrics(lb) if m in ch.spec.ranked_directions]
     return ranked, directions, lb
 
 

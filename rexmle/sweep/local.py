@@ -1,0 +1,162 @@
+"""The local executor: a pool of worker processes, one run each at a time, pinned to disjoint
+CPU (and GPU) slots."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from rexmle.store import RunSpec
+from rexmle.sweep import worker
+from rexmle.sweep.folder import WORKER_BUSY, Manifest, Notify, lock_held, runs_root
+
+
+def visible_gpus() -> list[str]:
+    """GPU ids this process may use: CUDA_VISIBLE_DEVICES if set, else what nvidia-smi lists."""
+    env = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if env is not None:
+        return [g.strip() for g in env.split(",") if g.strip() and g.strip() != "-1"]
+    exe = shutil.which("nvidia-smi")
+    if exe is None:
+        return []
+    proc = subprocess.run([exe, "-L"], capture_output=True, text=True, timeout=30)
+    return [str(i) for i, line in enumerate(proc.stdout.splitlines()) if line.startswith("GPU ")]
+
+
+class Slot(BaseModel):
+    cpus: list[int]
+    gpus: list[str] = []
+
+
+def local_slots(runs: list[RunSpec], workers: int | None) -> list[Slot]:
+    """One slot per concurrent run: disjoint CPU sets, and GPUs (one run's budget each) when
+    the runs use GPUs and this machine has them."""
+    cores = sorted(os.sched_getaffinity(0))
+    per_run_cpus = max((r.budgets.cpus for r in runs), default=1)
+    per_run_gpus = max((r.budgets.gpus for r in runs), default=0)
+    gpus = visible_gpus() if per_run_gpus else []
+    if gpus:
+        n = workers or max(1, len(gpus) // per_run_gpus)
+    else:
+        n = workers or max(1, len(cores) // per_run_cpus)
+    slots = []
+    for i in range(n):
+        # more workers than whole slots (asked for): the extra ones share all cores / round-robin GPUs
+        c = (
+            cores[i * per_run_cpus : (i + 1) * per_run_cpus]
+            if (i + 1) * per_run_cpus <= len(cores)
+            else cores
+        )
+        g = gpus[i * per_run_gpus : (i + 1) * per_run_gpus] if (i + 1) * per_run_gpus <= len(gpus) else []
+        if gpus and not g:
+            g = [gpus[i % len(gpus)]]
+        slots.append(Slot(cpus=c, gpus=g))
+    return slots
+
+
+def run_local(
+    manifest: Manifest, todo: list[str], home: Path, notify: Notify, force: set[str], workers: int | None
+) -> None:
+    """Execute ``todo`` with a pool of worker processes, one run each at a time.
+
+    Each run is a child process (``python -m rexmle.sweep worker``) pinned to its slot's CPUs and
+    GPUs, so one run's crash cannot take the others down. On Ctrl-C/SIGTERM every child gets
+    SIGTERM and stops its sandbox; a SIGKILLed orchestrator takes its children with it
+    (parent-death signal), and their runs are left "interrupted" for the next invocation.
+    """
+    out = manifest.spec.output
+    specs = [manifest.runs[r] for r in todo]
+    slots = local_slots(specs, workers)
+    queue = list(reversed(todo))
+    lock = threading.Lock()
+    live: dict[int, subprocess.Popen[bytes]] = {}
+    stopping = threading.Event()
+    errors: list[str] = []
+    elsewhere: list[str] = []
+
+    def work(slot: Slot) -> None:
+        while not stopping.is_set():
+            with lock:
+                if not queue:
+                    return
+                run_id = queue.pop()
+            rd = runs_root(out) / run_id
+            proc = _start_worker(out, run_id, home, run_id in force, slot)
+            with lock:
+                live[proc.pid] = proc
+            code = proc.wait()
+            with lock:
+                live.pop(proc.pid, None)
+            where = f"GPU {','.join(slot.gpus)}" if slot.gpus else f"CPUs {slot.cpus}"
+            if code == 0:
+                notify(f"finished {run_id} ({where})")
+            elif code == WORKER_BUSY:
+                elsewhere.append(run_id)
+            elif not stopping.is_set():
+                errors.append(run_id)
+                notify(f"run {run_id} ended with harness exit code {code}; see {rd / 'harness.log'}")
+
+    threads = [threading.Thread(target=work, args=(s,), daemon=True) for s in slots]
+    notify(f"running {len(todo)} runs on {len(slots)} local slot(s)")
+    for t in threads:
+        t.start()
+    try:
+        while any(t.is_alive() for t in threads):
+            for t in threads:
+                t.join(timeout=0.2)
+    except BaseException:
+        stopping.set()
+        with lock:
+            procs = list(live.values())
+        for p in procs:
+            with contextlib.suppress(ProcessLookupError):
+                p.send_signal(signal.SIGTERM)
+        for p in procs:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                p.wait(timeout=60)
+        raise
+    wait_for_others(out, elsewhere, notify)
+
+
+def _start_worker(out: Path, run_id: str, home: Path, force: bool, slot: Slot) -> subprocess.Popen[bytes]:
+    """One run's worker process, pinned to ``slot``'s CPUs and GPUs, dying with this process,
+    its output appended to the run's ``harness.log``."""
+    rd = runs_root(out) / run_id
+    rd.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, REXMLE_HOME=str(home))
+    env["CUDA_VISIBLE_DEVICES"] = ",".join(slot.gpus)
+    cpus = set(slot.cpus)
+
+    def preexec() -> None:
+        os.sched_setaffinity(0, cpus)
+        from rexmle.runtime.process import die_with_parent
+
+        die_with_parent()
+
+    with (rd / "harness.log").open("ab") as log:
+        return subprocess.Popen(
+            worker.command(out, run_id, home, force),
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=preexec,
+        )
+
+
+def wait_for_others(out: Path, run_ids: list[str], notify: Notify, poll_s: float = 1.0) -> None:
+    """Runs that another process holds: wait until their locks are released."""
+    waiting = [r for r in run_ids if lock_held(runs_root(out) / r)]
+    if waiting:
+        notify(f"waiting for {len(waiting)} run(s) executed by another process")
+    while waiting:
+        time.sleep(poll_s)
+        waiting = [r for r in waiting if lock_held(runs_root(out) / r)]
