@@ -86,6 +86,9 @@ ProgressFn = Callable[[int, int], None]
 #: Variables a grading worker keeps from the harness's environment: no provider keys, no
 #: ``REXMLE_*`` settings (a worker is told everything it needs in its requests).
 _WORKER_ENV_KEEP = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "PYTHONPATH")
+#: Also kept: ``COVERAGE_*``, set only when the tests run under coverage.py (``make COVERAGE=1``),
+#: so the workers' grading code is measured too; no secret travels in them.
+_WORKER_ENV_PREFIX = "COVERAGE_"
 
 
 class WorkerDied(Exception):
@@ -117,6 +120,14 @@ class _Worker:
             return ""
         return one_line(tail[-1], 160) if tail else ""
 
+    def stop(self, grace_s: float = 5.0) -> None:
+        """Ask an idle worker to exit (it ends its loop on ``None``), killing it if it does not."""
+        with contextlib.suppress(OSError, ValueError):
+            self.requests.send(None)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=grace_s)
+        self.kill()
+
     def kill(self) -> None:
         with contextlib.suppress(ProcessLookupError):
             self.proc.kill()
@@ -147,13 +158,17 @@ class WorkerPool:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        for w in self._idle + self._busy:
+        for w in self._idle:  # an idle worker is told to stop and exits normally (its atexit runs)
+            w.stop()
+        for w in self._busy:  # a busy one may be stuck in a hostile case: killed
             w.kill()
         self._idle.clear()
         self._busy.clear()
 
     def _spawn(self) -> _Worker:
-        env = {k: os.environ[k] for k in _WORKER_ENV_KEEP if k in os.environ}
+        env = {
+            k: v for k, v in os.environ.items() if k in _WORKER_ENV_KEEP or k.startswith(_WORKER_ENV_PREFIX)
+        }
         env.update(grade_worker.SINGLE_THREADED)
         req_r, req_w = os.pipe()
         ans_r, ans_w = os.pipe()
