@@ -19,7 +19,12 @@ AREAS: dict[str, tuple[list[str], float]] = {
     "rexmle/ (harness)": (["rexmle/**/*.py"], 90.0),
     "graders/ (metrics)": (["graders/*.py"], 95.0),
     "challenge scoring": (
-        ["challenges/*/grade.py", "challenges/_*/grading.py", "challenges/_*/scoring.py", "challenges/_*/formats.py"],
+        [
+            "challenges/*/grade.py",
+            "challenges/_*/grading.py",
+            "challenges/_*/scoring.py",
+            "challenges/_*/formats.py",
+        ],
         95.0,
     ),
 }
@@ -43,7 +48,9 @@ def main() -> None:
         missed = sum(r[2] for r in rows)
         pct = 100.0 * (total - missed) / total if total else 100.0
         verdict = "meets" if pct >= target else "BELOW"
-        print(f"{area:24s} {pct:5.1f} %  ({total - missed}/{total} statements; target {target:.0f} %: {verdict})")
+        print(
+            f"{area:24s} {pct:5.1f} %  ({total - missed}/{total} statements; target {target:.0f} %: {verdict})"
+        )
         worst = sorted(rows, key=lambda r: (r[1] - r[2]) / r[1] if r[1] else 1.0)[:6]
         for path, n, miss in worst:
             if miss:
