@@ -61,14 +61,14 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 
-# Each challenge folder has its own prepare/synthetic/grade modules (same names, hyphenated
-# folders), so mypy checks the folders one at a time.
 # The figures of the test targets run with COVERAGE=1: rexmle/ (target 90 %), graders/ and the
 # challenges' scoring code (target 95 %), each printed with its uncovered files.
 coverage: install
 	COVERAGE_FILE=$(CURDIR)/.coverage COVERAGE_ROOT=$(CURDIR) $(BIN)/coverage combine --quiet --keep || true
 	COVERAGE_FILE=$(CURDIR)/.coverage COVERAGE_ROOT=$(CURDIR) $(BIN)/python bench/coverage_summary.py
 
+# Each challenge folder has its own prepare/synthetic/grade modules (same names, hyphenated
+# folders), so mypy checks the folders one at a time.
 typecheck: install
 	$(BIN)/mypy rexmle graders agents bench
 	@for d in challenges/*/; do ls "$$d"*.py >/dev/null 2>&1 || continue; $(BIN)/mypy --no-error-summary "$$d" || exit 1; done  # family tasks hold no code
@@ -78,6 +78,7 @@ bench: install
 	$(BIN)/python bench/gateway_bench.py
 	$(BIN)/python bench/runtime_bench.py
 	$(BIN)/python bench/sweep_bench.py
+	$(BIN)/python bench/cli_bench.py
 	$(BIN)/python bench/vessel_bench.py
 	$(BIN)/python bench/cellseg_bench.py
 	$(BIN)/python bench/dentex_bench.py

@@ -24,15 +24,26 @@ from rich.progress import (
 from rich.table import Table
 from typer.core import TyperGroup
 
-from rexmle import agent as agents
-from rexmle import challenge as challenge_registry
-from rexmle import data, grading, paths, ranking
-from rexmle import run as runs
+from rexmle import paths
 from rexmle.errors import RexmleError
-from rexmle.store import Result
+from rexmle.lazy import lazy_module
 
 if TYPE_CHECKING:
+    from rexmle import agent as agents
+    from rexmle import challenge as challenge_registry
+    from rexmle import data, grading, ranking
+    from rexmle import manifest as prepared_state
+    from rexmle import run as runs
+    from rexmle.store import Result
     from rexmle.sweep import SweepSpec
+else:  # imported at first use: `rexmle --help` and `rexmle list` start fast (make bench measures it)
+    agents = lazy_module("rexmle.agent")
+    challenge_registry = lazy_module("rexmle.challenge")
+    data = lazy_module("rexmle.data")
+    grading = lazy_module("rexmle.grading")
+    ranking = lazy_module("rexmle.ranking")
+    runs = lazy_module("rexmle.run")
+    prepared_state = lazy_module("rexmle.manifest")
 
 app = typer.Typer(
     add_completion=False,
@@ -147,8 +158,8 @@ def list_cmd(as_json: JsonOpt = False) -> None:
             "title": c.spec.title,
             "modality": c.spec.modality,
             "task_type": c.spec.task_type,
-            "prepared": data.is_prepared(c, paths.data_dir(c.id, False)),
-            "prepared_synthetic": data.is_prepared(c, paths.data_dir(c.id, True)),
+            "prepared": prepared_state.is_prepared(c, paths.data_dir(c.id, False)),
+            "prepared_synthetic": prepared_state.is_prepared(c, paths.data_dir(c.id, True)),
         }
         for c in found.values()
     ]
@@ -177,8 +188,8 @@ def info(challenge_id: str, as_json: JsonOpt = False) -> None:
     """Show a challenge's source, licence, data files, prepared state, budgets, metrics and leaderboard."""
     c = challenge_registry.get(challenge_id)
     state = {
-        "prepared": data.is_prepared(c, paths.data_dir(c.id, False)),
-        "prepared_synthetic": data.is_prepared(c, paths.data_dir(c.id, True)),
+        "prepared": prepared_state.is_prepared(c, paths.data_dir(c.id, False)),
+        "prepared_synthetic": prepared_state.is_prepared(c, paths.data_dir(c.id, True)),
     }
     if as_json:
         emit_json(

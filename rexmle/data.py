@@ -36,28 +36,10 @@ from rexmle import __version__, paths
 from rexmle.challenge import Challenge, DataFile
 from rexmle.challenge_api import ProgressFn, grader_of
 from rexmle.errors import DataError
+from rexmle.manifest import Manifest, is_prepared, read_manifest, write_json_atomic
 
 pooch.get_logger().setLevel("WARNING")  # we report progress ourselves
 CHUNK = 1 << 20
-
-
-class Manifest(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    challenge: str
-    layout_version: int
-    synthetic: bool
-    rexmle_version: str
-    sources: dict[str, str]  # raw file name -> sha256
-    public: dict[str, str]  # relative path -> sha256
-    private: dict[str, str]
-    n_train: int
-    n_test: int
-    prepared_at: float
-    #: The case ids a submission must cover, read from the public folder the moment it was
-    #: made (before any agent could touch it); grading takes them from here. None: prepared
-    #: before this field existed (grading then reads the verified public folder).
-    test_ids: list[str] | None = None
 
 
 # --- hashing and atomic writes ----------------------------------------------------------
@@ -70,16 +52,6 @@ def file_digest(path: Path, algorithm: str = "sha256") -> str:
         while chunk := f.read(CHUNK):
             h.update(chunk)
     return h.hexdigest()
-
-
-def write_json_atomic(path: Path, obj: Any) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with tmp.open("w") as f:
-        json.dump(obj, f, indent=2, sort_keys=True, default=str)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def hash_tree(root: Path) -> dict[str, str]:
@@ -494,25 +466,6 @@ def public_expected_ids(challenge: Challenge, public_dir: Path) -> list[str]:
     id_column = grader_of(challenge).format.id_column
     with (public_dir / "test.csv").open(newline="") as f:
         return [row[id_column] for row in csv.DictReader(f)]
-
-
-def read_manifest(data_root: Path) -> Manifest | None:
-    path = data_root / "manifest.json"
-    if not path.is_file():
-        return None
-    try:
-        return Manifest.model_validate_json(path.read_text())
-    except ValueError:
-        return None
-
-
-def is_prepared(challenge: Challenge, data_root: Path) -> bool:
-    m = read_manifest(data_root)
-    if m is None or m.layout_version != challenge.spec.layout_version:
-        return False
-    return all((data_root / "public" / p).is_file() for p in m.public) and all(
-        (data_root / "private" / p).is_file() for p in m.private
-    )
 
 
 def verify(data_root: Path) -> list[str]:

@@ -27,8 +27,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from rexmle import __version__
 from rexmle.challenge import Budgets
-from rexmle.data import write_json_atomic
 from rexmle.errors import ConfigError, RexmleError
+from rexmle.manifest import write_json_atomic
 
 
 class RunState(StrEnum):

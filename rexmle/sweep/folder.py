@@ -17,8 +17,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ValidationError
 
 from rexmle.config import format_validation
-from rexmle.data import write_json_atomic
 from rexmle.errors import ConfigError, RexmleError
+from rexmle.manifest import write_json_atomic
 from rexmle.store import RunDir, RunSpec
 from rexmle.sweep.spec import SweepSpec
 

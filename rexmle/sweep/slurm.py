@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rexmle.data import write_json_atomic
 from rexmle.errors import RexmleError
+from rexmle.manifest import write_json_atomic
 from rexmle.store import RunSpec
 from rexmle.sweep.folder import Manifest, Notify, RunStatus, counts, read_manifest, runs_root, status
 from rexmle.sweep.spec import SweepSpec
