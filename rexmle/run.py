@@ -517,6 +517,8 @@ def execute(
     say = notify or (lambda _msg: None)
     home = home or paths.home()
     rd = RunDir((runs_root or paths.runs_dir(home)) / spec.run_id)
+    if not spec.synthetic:  # refused before it starts: no run folder is made for it
+        data.require_prepared(challenge_registry.get(spec.challenge), synthetic=False, home=home)
     with rd.lock():
         existing = rd.read_result()
         if existing is not None and not force:
@@ -535,6 +537,11 @@ def execute(
             say("grading")
             graded = grade_and_rank(ch, rd.submission, ready.data_root, grade_progress)
             return record_result(spec, ch, rd, record, ready, outcome, graded, time.monotonic() - t0)
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM turned into one by the CLI / a worker
+            record.state = RunState.interrupted
+            record.error = f"interrupted ({exc or 'Ctrl-C'}); run it again to resume"
+            rd.write_record(record)
+            raise
         except BaseException as exc:
             record.state = RunState.failed
             record.error = " ".join(f"{type(exc).__name__}: {exc}".split())[:500]

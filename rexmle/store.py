@@ -38,6 +38,8 @@ class RunState(StrEnum):
     done = "done"
     failed = "failed"
     timed_out = "timed_out"
+    #: Stopped by Ctrl-C or SIGTERM (a scheduler's cancel): not finished, the next run resumes it.
+    interrupted = "interrupted"
 
     @property
     def finished(self) -> bool:

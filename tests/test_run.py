@@ -122,8 +122,7 @@ def test_real_data_requires_prepare(home: Path, tmp_path: Path, monkeypatch: pyt
     spec = runs.make_spec("isles22", "dummy", synthetic=False)
     with pytest.raises(DataError, match="rexmle prepare isles22"):
         runs.execute(spec)
-    rec = RunDir(runs.run_dir(spec, home=tmp_path)).read_record()
-    assert rec is not None and rec.state is RunState.failed and "not prepared" in (rec.error or "")
+    assert not runs.run_dir(spec, home=tmp_path).exists()  # refused before it started: no orphan folder
 
 
 def test_force_keeps_the_previous_attempt(home: Path, prepared: Path) -> None:

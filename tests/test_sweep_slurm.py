@@ -110,9 +110,7 @@ def test_slurm_sweep_with_a_cancelled_job_resumes_and_reports(
     assert rows[victim.run_id].phase == "interrupted"
     assert sweeps.counts(rows.values())["done"] == expected - 1
     record = RunDir(out / "runs" / victim.run_id).read_record()
-    assert (
-        record is not None and record.state is RunState.failed and "KeyboardInterrupt" in (record.error or "")
-    )
+    assert record is not None and record.state is RunState.interrupted and "signal 15" in (record.error or "")
     status = rexmle_cli("sweep", "status", str(out), "--json")
     assert json.loads(status.stdout)["counts"]["interrupted"] == 1
 
@@ -189,9 +187,7 @@ def test_requeued_job_restarts_its_run_in_the_same_job(home: Path, tmp_path: Pat
     subprocess.run(["scontrol", "requeue", job], check=True)
     wait_for(lambda: sweeps.status(out)[0].phase == "queued", 60, "the run to be queued again")
     record = RunDir(out / "runs" / sweeps.status(out)[0].run_id).read_record()
-    assert (
-        record is not None and record.state is RunState.failed and "KeyboardInterrupt" in (record.error or "")
-    )
+    assert record is not None and record.state is RunState.interrupted and "signal 15" in (record.error or "")
     # a requeued job waits ~2 minutes before it is eligible again; let it start now
     subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"], check=True)
     again = rexmle_cli("sweep", str(path), "--json")  # resubmits nothing: the job is still queued

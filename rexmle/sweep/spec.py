@@ -3,6 +3,7 @@ matrix it expands to, and what that costs at most."""
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Literal
@@ -12,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from rexmle import agent as agents
 from rexmle import challenge as challenge_registry
 from rexmle.config import load_yaml_model
-from rexmle.errors import ConfigError, RexmleError
+from rexmle.errors import ConfigError, NotFoundError, RexmleError
 from rexmle.store import RunSpec
 
 
@@ -92,11 +93,33 @@ def load(path: Path) -> SweepSpec:
     return spec.model_copy(update={"output": out.resolve()})
 
 
+def _unknown_names(spec: SweepSpec) -> list[str]:
+    """Every challenge, group and agent name the sweep file gives that does not exist, each with
+    the known name it most resembles."""
+    known_challenges = [*challenge_registry.discover(), *challenge_registry.GROUPS]
+    known_agents = list(agents.discover())
+    wanted = [spec.challenges] if isinstance(spec.challenges, str) else list(spec.challenges)
+    problems = []
+    for kind, names, known in (("challenge", wanted, known_challenges), ("agent", spec.agents, known_agents)):
+        for name in names:
+            if name not in known:
+                close = difflib.get_close_matches(name, known, n=1)
+                problems.append(
+                    f"unknown {kind} {name!r}" + (f" (did you mean {close[0]}?)" if close else "")
+                )
+    return problems
+
+
 def expand(spec: SweepSpec) -> list[RunSpec]:
-    """The matrix, in a stable order (challenge, agent, model, seed); errors name the cell."""
+    """The matrix, in a stable order (challenge, agent, model, seed). Every unknown name and every
+    cell that cannot run is reported at once, each cell named."""
     from rexmle.run import make_spec
 
+    unknown = _unknown_names(spec)
+    if unknown:
+        raise NotFoundError(f"sweep {spec.name}: " + "; ".join(unknown))
     out: dict[str, RunSpec] = {}
+    problems: dict[tuple[str, str], list[str]] = {}  # (agent, why) -> the challenges it concerns
     for cid in challenge_registry.select(spec.challenges):
         for name in spec.agents:
             uses_llm = agents.get(name).spec.uses_llm
@@ -119,8 +142,16 @@ def expand(spec: SweepSpec) -> list[RunSpec]:
                             steps=spec.steps if uses_llm else None,
                         )
                     except RexmleError as exc:
-                        raise ConfigError(f"sweep {spec.name}: {cid} x {name}: {exc}") from None
+                        cells = problems.setdefault((name, str(exc)), [])
+                        cells += [] if cid in cells else [cid]
+                        continue
                     out.setdefault(rs.run_id, rs)
+    if problems:
+        lines = [
+            f"{cids[0]} x {name}{f' (and {len(cids) - 1} more challenges)' if len(cids) > 1 else ''}: {why}"
+            for (name, why), cids in problems.items()
+        ]
+        raise ConfigError(f"sweep {spec.name}: " + "; ".join(lines))
     return list(out.values())
 
 

@@ -267,7 +267,7 @@ def test_interrupted_harness_removes_its_container(docker_home: Path) -> None:
     assert proc.returncode == 130, err
     assert not engine_containers(spec.run_id)
     record = json.loads((runs.run_dir(spec, docker_home) / "run.json").read_text())
-    assert record["state"] == "failed" and "KeyboardInterrupt" in record["error"]
+    assert record["state"] == "interrupted" and "interrupted" in record["error"]
 
 
 def test_containers_of_a_dead_harness_are_reaped(engine: object, docker_home: Path) -> None:
