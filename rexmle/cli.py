@@ -675,6 +675,76 @@ def images_list(
     out.print(t)
 
 
+RUN_STATES = ("pending", "running", "grading", "done", "failed", "timed_out", "interrupted")
+
+
+@app.command("runs")
+@one_line_errors
+def runs_cmd(
+    folders: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            help="Run folders, runs folders or sweep folders (default: $REXMLE_HOME/runs).",
+            metavar="[DIR]...",
+        ),
+    ] = None,
+    state: Annotated[
+        str | None, typer.Option("--state", help=f"Only runs in this state ({', '.join(RUN_STATES)}).")
+    ] = None,
+    challenge: Annotated[str | None, typer.Option("--challenge", help="Only runs of this challenge.")] = None,
+    agent: Annotated[str | None, typer.Option("--agent", help="Only runs of this agent.")] = None,
+    show_all: Annotated[bool, typer.Option("--all", help="List every run (default: the 40 latest).")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """List single runs (and the runs of sweep folders), the latest first.
+
+    Examples: `rexmle runs --state failed`, `rexmle runs runs/my-sweep --agent aide --json`.
+    A run whose process died mid-run shows as interrupted; `rexmle run` with the same options
+    resumes it."""
+    from rexmle import store
+
+    if state is not None and state not in RUN_STATES:
+        raise typer.BadParameter(f"--state must be one of {', '.join(RUN_STATES)}, not {state!r}")
+    rows = [
+        r
+        for r in store.run_rows(folders or [paths.runs_dir()])
+        if (state is None or r.state == state)
+        and (challenge is None or r.challenge == challenge)
+        and (agent is None or r.agent == agent)
+    ]
+    if as_json:
+        emit_json([r.model_dump(mode="json") for r in rows])
+        return
+    limit = len(rows) if show_all else 40
+    colour = {
+        "done": "green",
+        "failed": "red",
+        "timed_out": "yellow",
+        "interrupted": "yellow",
+        "running": "cyan",
+    }
+    t = Table(
+        "run id", "challenge", "agent", "model", "seed", "data", "state", "valid", "percentile", title="runs"
+    )
+    for r in rows[:limit]:
+        valid = "-" if r.valid is None else ("yes" if r.valid else "no")
+        pct = "-" if r.percentile is None else f"{r.percentile:.2f}" + (" (synthetic)" if r.synthetic else "")
+        t.add_row(
+            lit(r.run_id),
+            lit(r.challenge),
+            lit(r.agent),
+            lit(r.model or "-"),
+            str(r.seed),
+            "synthetic" if r.synthetic else "real",
+            f"[{colour.get(r.state, 'white')}]{lit(r.state)}[/]",
+            valid,
+            pct,
+        )
+    if len(rows) > limit:
+        t.caption = f"{len(rows) - limit} more; --all lists every run"
+    out.print(t if rows else "no runs match")
+
+
 @app.command()
 @one_line_errors
 def doctor(as_json: JsonOpt = False) -> None:

@@ -482,6 +482,63 @@ def run_dirs(roots: list[Path]) -> list[Path]:
     return list(found)
 
 
+class RunRow(BaseModel):
+    """One run as ``rexmle runs`` lists it: its spec, where it is, and how it ended."""
+
+    run_id: str
+    challenge: str
+    agent: str
+    model: str | None
+    seed: int
+    synthetic: bool
+    runtime: str
+    #: The record's state, except that a run whose record says running or grading while no
+    #: process holds its lock is ``interrupted`` (its process died).
+    state: str
+    valid: bool | None = None
+    percentile: float | None = None
+    reason: str | None = None
+    error: str | None = None
+    attempts: int
+    updated_at: float
+    path: str
+
+
+def run_rows(roots: list[Path]) -> list[RunRow]:
+    """Every run under ``roots`` (see :func:`run_dirs`), the most recently updated first."""
+    rows = []
+    for d in run_dirs(roots):
+        rd = RunDir(d)
+        record = rd.read_record()
+        if record is None:
+            continue
+        result = rd.read_result()
+        state = (result.state if result is not None else record.state).value
+        if result is None and not record.state.finished and record.state is not RunState.pending and not rd.locked():
+            state = RunState.interrupted.value
+        spec = record.spec
+        rows.append(
+            RunRow(
+                run_id=record.run_id,
+                challenge=spec.challenge,
+                agent=spec.agent,
+                model=spec.model,
+                seed=spec.seed,
+                synthetic=spec.synthetic,
+                runtime=spec.runtime,
+                state=state,
+                valid=result.valid if result else None,
+                percentile=result.percentile if result else None,
+                reason=result.reason if result else None,
+                error=record.error,
+                attempts=record.attempts,
+                updated_at=record.updated_at,
+                path=str(d),
+            )
+        )
+    return sorted(rows, key=lambda r: r.updated_at, reverse=True)
+
+
 def index(roots: list[Path]) -> pd.DataFrame:
     """One row per *finished* run (a result.json), metrics as ``metric.<name>`` columns.
 

@@ -64,3 +64,25 @@ def test_a_newer_schema_is_refused_with_one_line(tmp_path: Path) -> None:
     assert (
         "\n" not in str(e.value) and "schema version 3" in str(e.value) and "upgrade rexmle" in str(e.value)
     )
+
+
+def test_run_rows_call_a_dead_running_run_interrupted_and_a_held_one_running(tmp_path: Path) -> None:
+    import time
+
+    from rexmle.store import RunRecord, RunSpec, RunState, run_rows
+
+    spec = RunSpec.model_validate(
+        {"challenge": "isles22", "agent": "dummy", "synthetic": True,
+         "budgets": {"wall_time_s": 60, "cpus": 1, "memory_gb": 1}}
+    )  # fmt: skip
+    rd = RunDir(tmp_path / spec.run_id)
+    rd.path.mkdir()
+    now = time.time()
+    rd.write_record(
+        RunRecord(run_id=spec.run_id, spec=spec, state=RunState.running, created_at=now, updated_at=now)
+    )
+    (row,) = run_rows([tmp_path])
+    assert row.state == "interrupted" and row.valid is None  # its process died: nobody holds the lock
+    with rd.lock():
+        (row,) = run_rows([tmp_path])
+        assert row.state == "running"
