@@ -482,15 +482,9 @@ def run_dirs(roots: list[Path]) -> list[Path]:
     return list(found)
 
 
-class RunRow(BaseModel):
+class RunRow(ResultSpec):
     """One run as ``rexmle runs`` lists it: its spec, where it is, and how it ended."""
 
-    run_id: str
-    challenge: str
-    agent: str
-    model: str | None
-    seed: int
-    synthetic: bool
     runtime: str
     #: The record's state, except that a run whose record says running or grading while no
     #: process holds its lock is ``interrupted`` (its process died).
@@ -514,7 +508,12 @@ def run_rows(roots: list[Path]) -> list[RunRow]:
             continue
         result = rd.read_result()
         state = (result.state if result is not None else record.state).value
-        if result is None and not record.state.finished and record.state is not RunState.pending and not rd.locked():
+        if (
+            result is None
+            and not record.state.finished
+            and record.state is not RunState.pending
+            and not rd.locked()
+        ):
             state = RunState.interrupted.value
         spec = record.spec
         rows.append(

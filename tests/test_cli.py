@@ -62,9 +62,13 @@ def test_prepare_run_grade_validate(home: Path, prepared: Path, tmp_path: Path) 
     assert {"score", "percentile", "rank", "beats_median"} <= set(result["ranking"])
     listed = {r["run_id"]: r for r in json.loads(rexmle("runs", "--json").stdout)}
     rid = result["spec"]["run_id"]
-    assert listed[rid]["state"] == "done" and listed[rid]["valid"] is True and listed[rid]["synthetic"] is True
+    assert (
+        listed[rid]["state"] == "done" and listed[rid]["valid"] is True and listed[rid]["synthetic"] is True
+    )
     assert rid not in {r["run_id"] for r in json.loads(rexmle("runs", "--state", "failed", "--json").stdout)}
-    assert rid in rexmle("runs", "--challenge", "isles22", "--agent", "dummy").stdout  # the full id, never cut
+    assert (
+        rid in rexmle("runs", "--challenge", "isles22", "--agent", "dummy").stdout
+    )  # the full id, never cut
     sub = Path(result["run_dir"]) / "submission"
     g = json.loads(rexmle("grade", "isles22", str(sub), "--synthetic", "--json").stdout)
     assert g["valid"] and g["metrics"] == result["grade"]["metrics"]
