@@ -30,8 +30,11 @@ def write_runs(
     invalid_every: int = 0,
     copies: int = 1,
     log_lines: int = 50,
+    llm: str | None = None,
+    model: str | None = None,
 ) -> list[Path]:
-    """``copies`` x challenges x agents x seeds run folders under ``root/runs``."""
+    """``copies`` x challenges x agents x seeds run folders under ``root/runs`` (``llm``/``model``:
+    as an LLM agent's run records them, e.g. ``scripted`` with the scripted LLM's stand-in name)."""
     from rexmle.challenge import Budgets
 
     rng = np.random.default_rng(0)
@@ -49,6 +52,8 @@ def write_runs(
                     spec = RunSpec(
                         challenge=cid,
                         agent=agent,
+                        model=model,
+                        llm=llm,
                         seed=seed + 1000 * copy,
                         runtime=runtime,
                         synthetic=synthetic,
@@ -85,7 +90,8 @@ def write_runs(
                                 run_id=spec.run_id,
                                 challenge=cid,
                                 agent=agent,
-                                model=None,
+                                model=model,
+                                llm=llm,
                                 seed=spec.seed,
                                 synthetic=synthetic,
                                 state=RunState.done,

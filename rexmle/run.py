@@ -411,7 +411,7 @@ def record_result(
     ready: Provisioned,
     outcome: SessionOutcome,
     graded: tuple[grading.GradeReport, ranking.RankResult | None],
-    wall_time_s: float,
+    timing: tuple[float, float],
 ) -> Result:
     """Phase 4: the result (grade, rank, LLM usage, timing) written, then the record's final state."""
     report, rank = graded
@@ -452,7 +452,8 @@ def record_result(
             unpriced_llm_calls=usage.unpriced_calls,
         ),
         timing=ResultTiming(
-            wall_time_s=wall_time_s,
+            wall_time_s=timing[0],
+            provision_s=timing[1],
             agent_time_s=status.agent_time_s,
             gpu_hours=spec.budgets.gpus * status.agent_time_s / 3600.0,
         ),
@@ -530,13 +531,16 @@ def execute(
         t0 = time.monotonic()
         try:
             ready = provision(spec, ch, ag, home, rd, record, say)
+            provision_s, t0 = time.monotonic() - t0, time.monotonic()
             outcome = sandbox_session(spec, ch, ag, home, rd, record, ready, say, log_llm_bodies)
             record.agent_exit_code = outcome.status.exit_code
             record.state = RunState.grading
             rd.write_record(record)
             say("grading")
             graded = grade_and_rank(ch, rd.submission, ready.data_root, grade_progress)
-            return record_result(spec, ch, rd, record, ready, outcome, graded, time.monotonic() - t0)
+            return record_result(
+                spec, ch, rd, record, ready, outcome, graded, (time.monotonic() - t0, provision_s)
+            )
         except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM turned into one by the CLI / a worker
             record.state = RunState.interrupted
             record.error = f"interrupted ({exc or 'Ctrl-C'}); run it again to resume"

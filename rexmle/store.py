@@ -148,11 +148,14 @@ class ResultUsage(_Section):
 
 
 class ResultTiming(_Section):
-    """Wall time of the whole run, the agent's own time, and the GPU-hours it held."""
+    """The run's wall time from the sandbox's start to the written result (the data and the
+    agent's one-time install are ``provision_s``, apart: they are no part of what an agent costs
+    per run), the agent's own time, and the GPU-hours it held."""
 
     wall_time_s: float = 0.0
     agent_time_s: float = 0.0
     gpu_hours: float = 0.0
+    provision_s: float = 0.0
 
 
 _SECTIONS: dict[str, type[_Section]] = {

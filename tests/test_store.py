@@ -35,7 +35,7 @@ def test_a_flat_version_1_file_reads_into_the_sections(tmp_path: Path) -> None:
         0.5,
         12.5,
     )
-    assert r.flat() == {**FLAT_V1, "schema_version": 2}  # nothing lost or renamed on the way
+    assert r.flat() == {**FLAT_V1, "schema_version": 2, "provision_s": 0.0}  # nothing lost or renamed
     assert (r.valid, r.percentile, r.tokens_out, r.isolation) == (True, 0.8, 4, "bubblewrap")
 
 

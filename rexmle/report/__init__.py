@@ -5,10 +5,12 @@ disagree with the runs it shows. The page carries its own CSS, the plotting libr
 JavaScript (plotly.js, inlined once) and a few lines of table sorting: it opens offline.
 
 Runs fall into cohorts, and only the first one makes headline numbers:
-- ``headline``: real data in an isolated sandbox (a container runtime);
+- ``headline``: real data in an isolated sandbox (a container runtime), a real model;
+- ``scripted``: an LLM agent driven by the scripted (replayed) LLM: a test of the scaffold's
+  plumbing, never compared with real models;
 - ``synthetic``: synthetic data (a pipeline check, not a benchmark result);
 - ``non-isolated``: real data on the local runtime (the agent could read more than its share).
-The other two are shown in full, each in its own marked section, never mixed in.
+The others are shown in full, each in its own marked section, never mixed in.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from __future__ import annotations
 import html
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -35,6 +37,7 @@ from rexmle.report.stats import best_human, hierarchical_bootstrap_ci, normalize
 
 COHORTS = {
     "headline": "Real data, isolated sandbox",
+    "scripted": "Scripted LLM: a replay that tests the scaffold, not a model's work",
     "synthetic": "Synthetic data: a check of the pipeline, not a benchmark result",
     "non-isolated": "Real data without isolation (local runtime): not comparable",
 }
@@ -51,14 +54,27 @@ class ReportInfo(BaseModel):
 
 
 def cohort_of(row: pd.Series) -> str:
+    if row.get("llm") == "scripted":
+        return "scripted"
     if bool(row["synthetic"]):
         return "synthetic"
     return "non-isolated" if row.get("isolation", "none") == "none" else "headline"
 
 
 def entrant_of(row: pd.Series) -> str:
+    """The agent and its model; a scripted LLM is named as such (its model name is a stand-in)."""
+    if row.get("llm") == "scripted":
+        return f"{row['agent']} · scripted LLM"
     model = row.get("model")
     return f"{row['agent']} · {model}" if isinstance(model, str) and model else str(row["agent"])
+
+
+#: One colour per entrant, the same in every chart of a page (assigned in sorted order).
+PALETTE = ("#d62728", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
+
+
+def entrant_colours(entrants: Iterable[str]) -> dict[str, str]:
+    return {e: PALETTE[i % len(PALETTE)] for i, e in enumerate(sorted(set(entrants)))}
 
 
 @cache
@@ -155,14 +171,18 @@ def leaderboard(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def cells(frame: pd.DataFrame, column: str) -> pd.DataFrame:
-    """Entrant x challenge: mean, SEM and n of ``column`` over seeds."""
+    """Entrant x challenge: mean, SEM and n of ``column`` over seeds, and how many runs were valid
+    (a cell of failed runs only is drawn as failed, not as a score of 0)."""
     g = frame.groupby(["entrant", "challenge"])[column]
     out = g.agg(["mean", "count"]).reset_index()
     out["sem"] = [sem(v.astype(float).tolist()) for _, v in g]
+    out["valid"] = frame.groupby(["entrant", "challenge"])["valid"].sum().astype(int).to_numpy()
     return out
 
 
-def challenge_section(cid: str, part: pd.DataFrame, cohort: str) -> dict[str, Any]:
+def challenge_section(
+    cid: str, part: pd.DataFrame, cohort: str, colours: dict[str, str] | None = None
+) -> dict[str, Any]:
     ranked, directions, lb = _metric_info(cid)
     metric_cols = [c for c in part.columns if c.startswith("metric.") and part[c].notna().any()]
     names = [c.removeprefix("metric.") for c in metric_cols]
@@ -185,7 +205,14 @@ def challenge_section(cid: str, part: pd.DataFrame, cohort: str) -> dict[str, An
         "directions": directions,
         "table": table,
         "anchor": f"{cohort}-{cid}",
-        "figure": figures.human_distribution(f"dist-{cohort}-{cid}", part, lb, ranked, directions)
+        "figure": figures.human_distribution(
+            f"dist-{cohort}-{cid}",
+            part,
+            lb,
+            ranked,
+            directions,
+            colours or entrant_colours(part["entrant"].astype(str).tolist()),
+        )
         if lb is not None
         else "",
         "n_humans": len(lb) if lb is not None else 0,
@@ -271,6 +298,7 @@ def build(folders: Sequence[Path], output: Path) -> ReportInfo:
             f"no finished runs under {', '.join(map(str, folders))} (a run is finished once it has result.json)"
         )
     frame = add_scores(raw)
+    colours = entrant_colours(frame["entrant"].astype(str).tolist())
     cohorts = []
     for key, title in COHORTS.items():
         part = frame[frame["cohort"] == key]
@@ -291,10 +319,13 @@ def build(folders: Sequence[Path], output: Path) -> ReportInfo:
                     f"norm-{key}",
                     None,
                     None,
+                    diverging=True,
                 )
                 if part["norm"].notna().any()
                 else "",
-                "challenges": [challenge_section(str(cid), g, key) for cid, g in part.groupby("challenge")],
+                "challenges": [
+                    challenge_section(str(cid), g, key, colours) for cid, g in part.groupby("challenge")
+                ],
             }
         )
     page = _template().render(

@@ -10,7 +10,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-PLOT_CONFIG = {"displaylogo": False, "responsive": True, "modeBarButtonsToRemove": ["sendDataToCloud"]}
+#: No toolbar: it covered the charts' labels, and an offline page has nothing to send anywhere.
+PLOT_CONFIG = {"displaylogo": False, "responsive": True, "displayModeBar": False}
 
 
 @cache
@@ -31,32 +32,59 @@ def _pm(mean: float, err: float, n: int) -> str:
     return f"{mean:.3f}{spread} (n={n})"
 
 
-def heatmap(cells: pd.DataFrame, label: str, div_id: str, zmin: float | None, zmax: float | None) -> str:
-    """Entrant (rows) x challenge (columns), coloured by ``mean``; hover: mean ± SEM (n)."""
+def heatmap(
+    cells: pd.DataFrame,
+    label: str,
+    div_id: str,
+    zmin: float | None,
+    zmax: float | None,
+    diverging: bool = False,
+) -> str:
+    """Entrant (rows) x challenge (columns), coloured by ``mean``; hover: mean ± SEM (n). A cell
+    whose runs all failed is blank and says ``failed``; one with some failed runs says how many.
+    ``diverging``: a red-white-blue scale centred on 0 (normalized scores: below 0 is worse than
+    the dummy, and must not look like 0)."""
     if cells.empty:
         return ""
     entrants = sorted(cells["entrant"].unique())
     chals = sorted(cells["challenge"].unique())
     z = [[math.nan] * len(chals) for _ in entrants]
     text = [[""] * len(chals) for _ in entrants]
+    shown = [[""] * len(chals) for _ in entrants]
     for _, c in cells.iterrows():
         i, j = entrants.index(c["entrant"]), chals.index(c["challenge"])
+        n, n_valid = int(c["count"]), int(c.get("valid", c["count"]))
+        if n_valid == 0:
+            text[i][j], shown[i][j] = f"failed ({n} of {n})", "failed"
+            continue
         z[i][j] = float(c["mean"])
-        text[i][j] = _pm(float(c["mean"]), float(c["sem"]), int(c["count"]))
+        failed = f", {n - n_valid} of {n} failed (counted 0)" if n_valid < n else ""
+        text[i][j] = _pm(float(c["mean"]), float(c["sem"]), n) + failed
+        shown[i][j] = f"{float(c['mean']):.2f}" + ("*" if n_valid < n else "")
+    scale: dict[str, object] = (
+        {"colorscale": "RdBu", "zmid": 0.0}
+        if diverging
+        else {"colorscale": "Viridis", "zmin": zmin, "zmax": zmax}
+    )
     fig = go.Figure(
         go.Heatmap(
             z=z,
             x=chals,
             y=entrants,
             text=text,
-            texttemplate="%{z:.2f}",
+            customdata=shown,
+            texttemplate="%{customdata}",
             hovertemplate="%{y} on %{x}<br>" + label + ": %{text}<extra></extra>",
-            colorscale="Viridis",
-            zmin=zmin,
-            zmax=zmax,
             colorbar={"title": {"text": label}},
+            **scale,
         )
     )
+    for i, row in enumerate(shown):  # plotly draws no text where z is empty: say it in a label
+        for j, cell in enumerate(row):
+            if cell == "failed":
+                fig.add_annotation(
+                    x=chals[j], y=entrants[i], text="failed", showarrow=False, font={"color": "#b00020"}
+                )
     fig.update_layout(
         height=140 + 40 * len(entrants),
         margin={"l": 10, "r": 10, "t": 10, "b": 10},
@@ -67,10 +95,16 @@ def heatmap(cells: pd.DataFrame, label: str, div_id: str, zmin: float | None, zm
 
 
 def human_distribution(
-    div_id: str, runs: pd.DataFrame, leaderboard: pd.DataFrame, ranked: list[str], directions: dict[str, str]
+    div_id: str,
+    runs: pd.DataFrame,
+    leaderboard: pd.DataFrame,
+    ranked: list[str],
+    directions: dict[str, str],
+    colours: dict[str, str],
 ) -> str:
     """One panel per ranked metric: the human entries (box + points) and each valid run placed
-    on the same axis, coloured by entrant; the arrow in the title says which way is better."""
+    on the same axis, coloured by entrant (``colours``: the page's one colour per entrant); the
+    title says which way is better."""
     if not ranked:
         return ""
     fig = make_subplots(
@@ -83,7 +117,6 @@ def human_distribution(
     )
     valid = runs[runs["valid"]]
     entrants = sorted(valid["entrant"].unique())
-    palette = ["#d62728", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
     for i, m in enumerate(ranked, start=1):
         teams = leaderboard.get("team", pd.Series([""] * len(leaderboard))).astype(str)
         fig.add_trace(
@@ -107,7 +140,7 @@ def human_distribution(
         col = f"metric.{m}"
         if col not in valid.columns:
             continue
-        for k, entrant in enumerate(entrants):
+        for entrant in entrants:
             part = valid[valid["entrant"] == entrant]
             fig.add_trace(
                 go.Scatter(
@@ -115,7 +148,7 @@ def human_distribution(
                     y=[entrant] * len(part),
                     mode="markers",
                     name=entrant,
-                    marker={"color": palette[k % len(palette)], "size": 10, "symbol": "diamond"},
+                    marker={"color": colours.get(entrant, "#000000"), "size": 10, "symbol": "diamond"},
                     text=[f"{r} (seed {s})" for r, s in zip(part["run_id"], part["seed"], strict=True)],
                     hovertemplate="%{text}: %{x}<extra></extra>",
                     legendgroup=entrant,

@@ -113,3 +113,44 @@ def test_report_in_chromium(folders: Path, tmp_path: Path, browser_page) -> None
     page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=False)
     bad = [e for e in page.events if e[0] in ("error", "pageerror", "request")]
     assert bad == [], bad
+
+
+def test_the_page_labels_scripted_failed_and_synthetic_runs(tmp_path: Path, browser_page) -> None:  # type: ignore[no-untyped-def]
+    """What a reader must not mistake: a scripted LLM for a model, a failed cell for a score of 0,
+    synthetic data for a result; and an agent keeps its colour from chart to chart."""
+    root = tmp_path / "runs"
+    write_runs(root / "real", ["dummy", "baseline"], seeds=2)
+    write_runs(root / "failing", ["broken"], seeds=2, invalid_every=1)  # every run invalid
+    write_runs(root / "scripted", ["aide"], seeds=2, llm="scripted", model="openai/gpt-4o-mini")
+    write_runs(root / "syn", ["dummy"], seeds=1, synthetic=True)
+    out = tmp_path / "report.html"
+    report.build([root / "real", root / "failing", root / "scripted", root / "syn"], out)
+    page = browser_page
+    page.set_viewport_size({"width": 1400, "height": 1000})
+    page.goto(out.as_uri())
+    page.wait_for_selector("body[data-ready='1']")
+    page.wait_for_selector("#cohort-headline .heatmap .main-svg")
+    scripted = page.locator("#cohort-scripted")
+    assert "Scripted LLM" in scripted.inner_text() and "aide · scripted LLM" in scripted.inner_text()
+    assert "aide" not in page.locator("#cohort-headline table.leaderboard").inner_text()  # kept apart
+    headline_heat = page.locator("#cohort-headline .heatmap").first
+    assert headline_heat.locator("text", has_text="failed").count() >= 1  # the broken agent's cell
+    assert "Synthetic data" in page.locator("#cohort-synthetic").inner_text()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "report-labels.png"), full_page=True)
+    bad = [e for e in page.events if e[0] in ("error", "pageerror", "request")]
+    assert bad == [], bad
+
+
+def test_an_agent_keeps_its_colour_and_the_normalized_scale_diverges(tmp_path: Path) -> None:
+    root = tmp_path / "runs"
+    write_runs(root / "real", ["dummy", "baseline", "aide"], seeds=2, challenge_ids=("isles22", "ravir"))
+    frame = report.add_scores(store.index([root / "real"]))
+    colours = report.entrant_colours(frame["entrant"].astype(str).tolist())
+    assert len(set(colours.values())) == 3
+    sections = [report.challenge_section(c, g, "headline", colours) for c, g in frame.groupby("challenge")]
+    for entrant, colour in colours.items():  # the same colour in each challenge's figure
+        for section in sections:
+            assert re.search(rf'"color":"{colour}".{{0,400}}"name":"{re.escape(entrant)}"', section["figure"])
+    heat = report.figures.heatmap(report.cells(frame, "norm"), "norm", "n", None, None, diverging=True)
+    assert '"colorscale":[[0.0,"rgb(5,10,172)"]' in heat or '"zmid":0.0' in heat
