@@ -939,6 +939,31 @@ def _sweep_dry_run(spec: SweepSpec, as_json: bool) -> None:
 
 @app.command()
 @one_line_errors
+def view(
+    run: Annotated[
+        str, typer.Argument(help="A run folder, or a run id (or its prefix) under $REXMLE_HOME/runs.")
+    ],
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Where to write the page (default: RUN/view.html).")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Write one run's trajectory as an offline HTML page: outcome, the agent's steps (AIDE's
+    journal: plan, code, output, metric, buggy), the best solution, every LLM call, the log.
+
+    Example: `rexmle runs --state failed`, then `rexmle view 3fa2c1 -o run.html`."""
+    from rexmle.report import view as views
+
+    rd = views.resolve(run, paths.runs_dir())
+    path = views.write(rd, output)
+    if as_json:
+        emit_json({"run_dir": str(rd.path), "view": str(path)})
+        return
+    out.print(f"wrote {lit(path)} (open it in a browser)")
+
+
+@app.command()
+@one_line_errors
 def report(
     folders: Annotated[list[Path], typer.Argument(help="Sweep folders, runs folders or run folders.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="The HTML file to write.")] = Path(
