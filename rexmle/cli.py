@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import sys
@@ -128,23 +129,39 @@ def emit_json(obj: Any) -> None:
     sys.stdout.write(json.dumps(obj, indent=2, default=str) + "\n")
 
 
+class _Bars:
+    """Progress bars by task name (``bars(task, done, total)``) and one status line above them
+    (``bars.status(text)``: a running run's phase, time, LLM use and log line)."""
+
+    def __init__(self, prog: Progress | None) -> None:
+        self.prog = prog
+        self.tasks: dict[str, Any] = {}
+
+    def __call__(self, task: str, done: int, total: int) -> None:
+        if self.prog is None:
+            return
+        if task not in self.tasks:
+            self.tasks[task] = self.prog.add_task(lit(task), total=total or None)
+        self.prog.update(self.tasks[task], completed=done, total=total or None)
+
+    def status(self, text: str) -> None:
+        if self.prog is None:
+            return
+        if "\0status" not in self.tasks:
+            self.tasks["\0status"] = self.prog.add_task("", total=None)
+        self.prog.update(self.tasks["\0status"], description=lit(text))
+
+
 @contextmanager
-def progress_bar(enabled: bool, download: bool = False) -> Iterator[Callable[[str, int, int], None]]:
+def progress_bar(enabled: bool, download: bool = False) -> Iterator[_Bars]:
     if not enabled:
-        yield lambda _t, _d, _n: None
+        yield _Bars(None)
         return
     cols: list[Any] = [TextColumn("{task.description}"), BarColumn()]
     cols += [DownloadColumn()] if download else [MofNCompleteColumn()]
     cols.append(TimeRemainingColumn())
-    tasks: dict[str, Any] = {}
     with Progress(*cols, console=err, transient=False) as prog:
-
-        def update(task: str, done: int, total: int) -> None:
-            if task not in tasks:
-                tasks[task] = prog.add_task(lit(task), total=total or None)
-            prog.update(tasks[task], completed=done, total=total or None)
-
-        yield update
+        yield _Bars(prog)
 
 
 @app.command("list")
@@ -497,7 +514,13 @@ def run(
         llm_script=llm_script,
     )
     note = (lambda _m: None) if as_json else (lambda m: err.print(f"[dim]· {lit(m)}[/]", highlight=False))
-    with progress_bar(not as_json) as prog:
+    rd = runs.run_dir(spec)
+    with progress_bar(not as_json) as prog, contextlib.ExitStack() as stack:
+        if not as_json:  # phase, agent time against the limit, LLM use so far, the log's last line
+            from rexmle.store import RunDir
+            from rexmle.watch import RunWatch
+
+            stack.enter_context(RunWatch(RunDir(rd), spec.budgets.wall_time_s, err, prog.status))
         result = runs.execute(
             spec,
             force=force,
@@ -505,7 +528,6 @@ def run(
             grade_progress=lambda d, n: prog("grading", d, n),
             log_llm_bodies=log_llm_bodies,
         )
-    rd = runs.run_dir(spec)
     if as_json:
         emit_json({**result.model_dump(mode="json"), "run_dir": str(rd)})
     else:

@@ -1,0 +1,66 @@
+"""What `rexmle run` shows while a run goes on, read from the run folder (rexmle.watch)."""
+
+from __future__ import annotations
+
+import io
+import time
+from pathlib import Path
+
+from rich.console import Console
+
+from rexmle.gateway.meter import LlmCall
+from rexmle.store import RunDir, RunRecord, RunSpec, RunState
+from rexmle.watch import RunWatch, last_line
+
+
+def _record(rd: RunDir, state: RunState) -> None:
+    spec = RunSpec.model_validate(
+        {
+            "challenge": "isles22",
+            "agent": "dummy",
+            "synthetic": True,
+            "budgets": {"wall_time_s": 60, "cpus": 1, "memory_gb": 1},
+        }
+    )
+    now = time.time()
+    rd.write_record(RunRecord(run_id=spec.run_id, spec=spec, state=state, created_at=now, updated_at=now))
+
+
+def test_the_status_line_has_phase_time_llm_use_and_the_logs_last_line(tmp_path: Path) -> None:
+    rd = RunDir(tmp_path / "run")
+    rd.path.mkdir()
+    watch = RunWatch(rd, 600, Console(file=io.StringIO()))
+    assert watch.status() == "starting"
+    _record(rd, RunState.running)
+    rd.agent_log.write_text("epoch 1\n\nepoch 2 loss 0.5\n\n")
+    call = LlmCall(time=0, endpoint="chat", alias="a", model="m", status=200, prompt_tokens=1000,
+                   completion_tokens=234, cost_usd=0.0125, latency_s=1.0)  # fmt: skip
+    rd.llm_jsonl.write_text(call.model_dump_json() + "\n" + call.model_dump_json() + "\n")
+    line = watch.status()
+    assert line.startswith("running · agent 0 s of 600 s · ")
+    assert "LLM 2 calls, 2,468 tokens, $0.0250" in line and line.endswith("log: epoch 2 loss 0.5")
+    _record(rd, RunState.grading)
+    assert watch.status().startswith("grading · agent 0 s of 600 s")  # the agent's time stops
+
+
+def test_piped_it_prints_plain_lines_at_each_phase(tmp_path: Path) -> None:
+    rd = RunDir(tmp_path / "run")
+    rd.path.mkdir()
+    buf = io.StringIO()
+    console = Console(file=buf, force_terminal=False)
+    shown: list[str] = []
+    with RunWatch(rd, 60, console, show=shown.append, plain_every_s=3600):
+        _record(rd, RunState.running)
+        time.sleep(2.5)
+        _record(rd, RunState.grading)
+        time.sleep(2.5)
+    lines = buf.getvalue().splitlines()
+    assert shown == []  # not a terminal: no live line
+    assert any(ln.startswith("· running") for ln in lines) and any(ln.startswith("· grading") for ln in lines)
+    assert "\x1b[" not in buf.getvalue()  # no terminal codes in a piped log
+
+
+def test_last_line_reads_the_end_of_a_large_log(tmp_path: Path) -> None:
+    log = tmp_path / "agent.log"
+    log.write_text("x" * 100_000 + "\nthe end\n\n")
+    assert last_line(log) == "the end" and last_line(tmp_path / "missing") == ""
