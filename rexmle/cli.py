@@ -869,6 +869,11 @@ def sweep_run(
     out.print(
         f"index: {lit(spec.output / 'index.csv')}; report: rexmle report {lit(spec.output)} -o report.html"
     )
+    if outcome.counts["failed"]:
+        err.print(
+            f"{outcome.counts['failed']} run(s) failed: `rexmle runs {lit(spec.output)} --state failed` lists "
+            f"them, `rexmle view RUN` shows one, `rexmle sweep run {lit(file)} --retry-failed` runs them again"
+        )
     if left and not no_wait:
         err.print(
             f"[bold red]{left} run(s) did not finish[/] (their harness.log says why); run the sweep again to retry them"

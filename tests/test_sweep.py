@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -345,3 +346,18 @@ def test_the_worker_command_line_is_parsed_and_refuses_what_it_cannot_run(tmp_pa
     assert unknown.returncode == 2 and "not in the sweep" in unknown.stderr
     usage = subprocess.run([sys.executable, "-m", "rexmle.sweep.worker"], capture_output=True, text=True)
     assert usage.returncode == 2 and "usage:" in usage.stderr
+
+
+def test_progress_lines_say_how_each_run_ended_and_how_far_the_sweep_is(tmp_path: Path) -> None:
+    import time
+
+    from bench.synthetic_results import write_runs
+    from rexmle.sweep.local import ended_how, progress_line
+
+    made = write_runs(tmp_path / "out", ["dummy", "broken"], seeds=2, invalid_every=2)
+    ids = [p.name for p in made]
+    line = progress_line(tmp_path / "out", ids[:3], 8, time.monotonic() - 60)
+    assert re.fullmatch(r"\[3/8, 1 failed, ETA [0-9]+ min, \$[0-9.]+\]", line), line
+    texts = [ended_how(RunDir(p)) for p in made]
+    assert any(t.endswith("invalid: prediction for case 3 is missing") for t in texts)
+    assert any(re.search(r" done, valid, percentile [0-9.]+$", t) for t in texts)

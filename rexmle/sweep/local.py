@@ -14,7 +14,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from rexmle.store import RunSpec
+from rexmle.store import RunDir, RunSpec
 from rexmle.sweep import worker
 from rexmle.sweep.folder import WORKER_BUSY, Manifest, Notify, lock_held, runs_root
 
@@ -97,13 +97,18 @@ def run_local(
                 live.pop(proc.pid, None)
             where = f"GPU {','.join(slot.gpus)}" if slot.gpus else f"CPUs {slot.cpus}"
             if code == 0:
-                notify(f"finished {run_id} ({where})")
+                with lock:
+                    finished.append(run_id)
+                    tally = progress_line(out, finished, len(todo), started)
+                notify(f"{tally}: {ended_how(RunDir(rd))} ({where})")
             elif code == WORKER_BUSY:
                 elsewhere.append(run_id)
             elif not stopping.is_set():
                 errors.append(run_id)
                 notify(f"run {run_id} ended with harness exit code {code}; see {rd / 'harness.log'}")
 
+    finished: list[str] = []
+    started = time.monotonic()
     threads = [threading.Thread(target=work, args=(s,), daemon=True) for s in slots]
     notify(f"running {len(todo)} runs on {len(slots)} local slot(s)")
     for t in threads:
@@ -150,6 +155,29 @@ def _start_worker(out: Path, run_id: str, home: Path, force: bool, slot: Slot) -
             stderr=subprocess.STDOUT,
             preexec_fn=preexec,
         )
+
+
+def ended_how(rd: RunDir) -> str:
+    """One run's ending in a few words: ``<id> done, valid, percentile 0.41`` or why not."""
+    result = rd.read_result()
+    if result is None:
+        record = rd.read_record()
+        return f"{rd.path.name} {record.state.value if record else 'no record'}" + (
+            f" ({record.error})" if record and record.error else ""
+        )
+    how = "valid" + (f", percentile {result.percentile:.2f}" if result.percentile is not None else "")
+    return f"{result.run_id} {result.state.value}, " + (how if result.valid else f"invalid: {result.reason}")
+
+
+def progress_line(out: Path, finished: list[str], total: int, started: float) -> str:
+    """``[7/18, 1 failed, ETA 4 min, $0.31]``: how far the sweep's runs of this invocation are,
+    the time left at the pace so far, and the LLM dollars they spent."""
+    results = [RunDir(runs_root(out) / r).read_result() for r in finished]
+    failed = sum(1 for r in results if r is None or not r.valid or r.state.value != "done")
+    cost = sum(r.cost_usd for r in results if r is not None)
+    elapsed = time.monotonic() - started
+    eta = elapsed / len(finished) * (total - len(finished)) if finished else 0.0
+    return f"[{len(finished)}/{total}, {failed} failed, ETA {eta / 60:.0f} min, ${cost:.2f}]"
 
 
 def wait_for_others(out: Path, run_ids: list[str], notify: Notify, poll_s: float = 1.0) -> None:
