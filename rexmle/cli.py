@@ -57,8 +57,17 @@ images_app = typer.Typer(
     no_args_is_help=True, help="Build and list the sandbox images (Docker/Podman/Apptainer)."
 )
 app.add_typer(images_app, name="images")
-out = Console()
-err = Console(stderr=True)
+
+
+def _console(stderr: bool = False) -> Console:
+    """A terminal's width when there is one; piped or redirected, wide enough that no table cuts an
+    id, a path or a URL (a script or a log file reads the whole value)."""
+    stream = sys.stderr if stderr else sys.stdout
+    return Console(stderr=stderr, width=None if stream.isatty() else 1000)
+
+
+out = _console()
+err = _console(stderr=True)
 
 F = TypeVar("F", bound=Callable[..., Any])
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]

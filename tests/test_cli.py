@@ -150,3 +150,11 @@ def test_version_and_the_synthetic_rank_is_labelled(
     assert (
         "medal" in g.stdout and "note: synthetic data: ranked against the real human leaderboard" in g.stdout
     )
+
+
+def test_piped_tables_cut_no_id_path_or_url() -> None:
+    """Piped output is read by scripts and people later: a table never ends a value in "…"."""
+    listed = rexmle("list").stdout
+    assert "puma-track1-task1" in listed and "…" not in listed
+    info = rexmle("info", "seg_a").stdout
+    assert "https://figshare.com/articles/dataset/14806362" in info
