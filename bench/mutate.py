@@ -33,6 +33,17 @@ TARGETS: dict[str, str] = {
     "rexmle/submission.py": "tests/test_submission_table.py",
     "graders/image_quality.py": "tests/graders/test_image_quality.py",
     "graders/correlation.py": "tests/graders/test_correlation.py",
+    "graders/boxes.py": "tests/graders/test_boxes.py",
+    "graders/points.py": "tests/graders/test_points.py",
+    "graders/surfels.py": "tests/graders/test_surfels.py",
+    "graders/coco.py": "tests/graders/test_coco.py",
+    "graders/segmentation.py": "tests/graders/test_segmentation.py tests/graders/test_segmentation_micro.py",
+    "graders/surface.py": "tests/graders/test_surface.py",
+    "graders/instances.py": "tests/graders/test_instances.py",
+    "graders/multiclass.py": "tests/graders/test_multiclass.py",
+    "graders/topology.py": "tests/graders/test_topology.py",
+    # challenges' scoring code, against their fast unit tests (the end-to-end ones prepare data)
+    "challenges/_topcow/scoring.py": "tests/challenges/test_topcow_scoring.py",
 }
 #: cosmic-ray operators whose mutants are noise for this code (none at present).
 EXCLUDED_OPERATORS: list[str] = []

@@ -55,14 +55,17 @@ from rexmle.submission import (
     resolve_member,
 )
 
-__all__ = [  # the submission table's names, re-exported for challenges written against this module
+__all__ = [  # the submission table's names stay importable from here for challenge folders written
+    # before rexmle.challenge_api (on $REXMLE_CHALLENGES_PATH); new code imports the API
     "EXTRA_ROWS_READ",
     "MAX_CSV_BYTES",
     "SUBMISSION_CSV",
     "GradeReport",
     "InvalidSubmission",
     "SubmissionFormat",
+    "aggregate",
     "check_repeated_values",
+    "expected_ids",
     "grade",
     "read_submission",
     "resolve_member",

@@ -52,3 +52,7 @@ def test_disjoint_identical_and_bad_boxes() -> None:
     assert boundary_iou(B((7, 8, 9), (1, 2, 3)), B((7, 8, 9), (1, 2, 3))) == 1.0
     with pytest.raises(ValueError, match="positive"):
         B((0, 2, 2))
+    with pytest.raises(ValueError, match="positive"):
+        B((2, -3, 2))
+    with pytest.raises(ValueError):
+        B((2, 2, 2)).size = (3, 3, 3)  # type: ignore[misc]  # frozen

@@ -89,3 +89,10 @@ def test_empty_detections_score_zero() -> None:
 def test_detection_on_unknown_image_is_refused() -> None:
     with pytest.raises(ValueError, match="not in the ground truth"):
         coco_bbox_stats(IMAGES, [], CATS, [det(7, 1, [0, 0, 1, 1])])
+
+
+def test_the_refusal_names_the_first_three_unknown_images() -> None:
+    strays = [det(i, 1, [0, 0, 1, 1]) for i in (15, 11, 13, 12, 14)]
+    with pytest.raises(ValueError) as e:
+        coco_bbox_stats(IMAGES, [], CATS, strays)
+    assert str(e.value) == "detections for image id(s) not in the ground truth: [11, 12, 13]"
