@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from rexmle import data, grading, ranking
     from rexmle import manifest as prepared_state
     from rexmle import run as runs
-    from rexmle.store import Result
+    from rexmle.store import Result, RunSpec
     from rexmle.sweep import SweepSpec
 else:  # imported at first use: `rexmle --help` and `rexmle list` start fast (make bench measures it)
     agents = lazy_module("rexmle.agent")
@@ -522,25 +522,31 @@ def run(
         embedding_model=embedding_model,
         llm_script=llm_script,
     )
-    note = (lambda _m: None) if as_json else (lambda m: err.print(f"[dim]· {lit(m)}[/]", highlight=False))
     rd = runs.run_dir(spec)
+    result = _execute_watched(spec, rd, force, log_llm_bodies, as_json)
+    if as_json:
+        emit_json({**result.model_dump(mode="json"), "run_dir": str(rd)})
+    else:
+        _print_result(result, rd)
+
+
+def _execute_watched(spec: RunSpec, rd: Path, force: bool, log_llm_bodies: bool, as_json: bool) -> Result:
+    """Execute the run; unless --json, with its notes and a live status line (phase, agent time
+    against the limit, LLM use so far, the log's last line) and the grading bar."""
+    note = (lambda _m: None) if as_json else (lambda m: err.print(f"[dim]· {lit(m)}[/]", highlight=False))
     with progress_bar(not as_json) as prog, contextlib.ExitStack() as stack:
-        if not as_json:  # phase, agent time against the limit, LLM use so far, the log's last line
+        if not as_json:
             from rexmle.store import RunDir
             from rexmle.watch import RunWatch
 
             stack.enter_context(RunWatch(RunDir(rd), spec.budgets.wall_time_s, err, prog.status))
-        result = runs.execute(
+        return runs.execute(
             spec,
             force=force,
             notify=note,
             grade_progress=lambda d, n: prog("grading", d, n),
             log_llm_bodies=log_llm_bodies,
         )
-    if as_json:
-        emit_json({**result.model_dump(mode="json"), "run_dir": str(rd)})
-    else:
-        _print_result(result, rd)
 
 
 @agents_app.command("list")
