@@ -53,3 +53,21 @@ def test_f1_zero_rules() -> None:
     assert detection_f1(PointCounts(0, 2, 0)) == 0.0
     assert detection_f1(PointCounts(0, 0, 0)) == 0.0
     assert per_class_f1([], []) == {}
+
+
+@pytest.mark.parametrize(
+    ("counts", "f1"),
+    [((1, 0, 0), 1.0), ((1, 0, 1), 2 / 3), ((1, 1, 0), 2 / 3), ((1, 1, 1), 0.5), ((2, 0, 0), 1.0)],
+)
+def test_f1_of_one_or_two_detections_by_hand(counts: tuple[int, int, int], f1: float) -> None:
+    """F1 = 2PR / (P + R): one TP alone is perfect; one TP with one FP (P 1/2, R 1) or one FN
+    (P 1, R 1/2) is 2/3; with both, 1/2."""
+    assert detection_f1(PointCounts(*counts)) == pytest.approx(f1, abs=1e-12)
+
+
+def test_the_distance_limit_is_strict_unless_inclusive() -> None:
+    gt, pred = [Point("t", 0, 0)], [Point("t", 3, 4)]  # 5 apart
+    assert match_centroids(gt, pred, max_distance=5.0) == []
+    assert match_centroids(gt, pred, max_distance=5.0, inclusive=True) == [(0, 0)]
+    assert match_centroids(gt, pred, max_distance=5.0 + 1e-9) == [(0, 0)]
+    assert match_centroids(gt, [Point("t", 3, 4.001)], max_distance=5.0, inclusive=True) == []
