@@ -327,6 +327,18 @@ def versions() -> dict[str, str]:
     return {"rexmle": __version__, "python": sys.version.split()[0], "platform": platform.platform()}
 
 
+def tail_lines(path: Path, lines: int, max_bytes: int = 256_000) -> list[str]:
+    """The last ``lines`` lines of a (growing, possibly huge) text file, read from at most its last
+    ``max_bytes`` bytes; [] for a missing file. What the report, ``rexmle view`` and the live
+    status show of an agent's log."""
+    if not path.is_file():
+        return []
+    with path.open("rb") as f:
+        f.seek(0, 2)
+        f.seek(max(0, f.tell() - max_bytes))
+        return f.read().decode("utf-8", "replace").splitlines()[-lines:]
+
+
 class RunInProgress(RexmleError):
     """Another process holds the run's lock: it is executing that run now."""
 

@@ -19,17 +19,12 @@ from types import TracebackType
 from rich.console import Console
 
 from rexmle.gateway.meter import summarise
-from rexmle.store import RunDir, RunState
+from rexmle.store import RunDir, RunState, tail_lines
 
 
 def last_line(path: Path, limit: int = 8192) -> str:
     """The last non-empty line of a (growing) text file, read from its end only."""
-    if not path.is_file():
-        return ""
-    with path.open("rb") as f:
-        f.seek(0, 2)
-        f.seek(max(0, f.tell() - limit))
-        lines = [ln.strip() for ln in f.read().decode("utf-8", "replace").splitlines() if ln.strip()]
+    lines = [ln.strip() for ln in tail_lines(path, 50, limit) if ln.strip()]
     return lines[-1] if lines else ""
 
 

@@ -220,14 +220,7 @@ def challenge_section(
 
 
 def _tail(path: Path) -> str:
-    if not path.is_file():
-        return ""
-    with path.open("rb") as f:
-        f.seek(0, 2)
-        size = f.tell()
-        f.seek(max(0, size - LOG_TAIL_BYTES))
-        text = f.read().decode("utf-8", "replace")
-    return "\n".join(text.splitlines()[-LOG_TAIL_LINES:])
+    return "\n".join(store.tail_lines(path, LOG_TAIL_LINES, LOG_TAIL_BYTES))
 
 
 def run_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
