@@ -1,6 +1,7 @@
 """``rexmle view RUN``: one run as a researcher reads it, in one self-contained HTML page.
 
-Read from the run folder only (no server, no JavaScript, opens offline): what ran and how it ended
+Read from the run folder only (no server, no JavaScript, opens offline). The sandbox's files are
+the agent's: they are read within bounds, never through a link, and escaped on the page. what ran and how it ended
 (state, why the harness stopped it, the grade and the rank, synthetic or not), the agent's steps
 in order (AIDE's journal: plan, code, output, metric, buggy or not, and which step each one
 improved on), the best solution's code, every LLM call through the gateway (tokens, latency, cost,
@@ -11,6 +12,7 @@ bodies when they were logged), and the end of the agent's log. Scaffolds that ke
 from __future__ import annotations
 
 import json
+import os
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -18,9 +20,10 @@ from typing import Any
 import jinja2
 from pydantic import BaseModel
 
-from rexmle.errors import NotFoundError
+from rexmle.errors import InvalidSubmission, NotFoundError
 from rexmle.gateway.meter import LlmCall, read_calls
-from rexmle.store import Result, RunDir, RunRecord
+from rexmle.safe_io import load_json
+from rexmle.store import Result, RunDir, RunRecord, tail_lines
 
 LOG_TAIL_LINES = 200
 #: Longest code / output / body shown inline per item (characters); the rest is cut with a note.
@@ -51,29 +54,49 @@ def _cut(text: str) -> str:
     )
 
 
+#: Most bytes of an agent's journal the viewer reads (its plans, code and outputs for thousands of
+#: steps); a larger one is reported, not read.
+MAX_JOURNAL_BYTES = 64 * 2**20
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
 def journal_steps(path: Path) -> list[Step]:
     """The nodes of an AIDE ``journal.json`` (``aide.utils.serialize``: ``nodes`` without their
-    links, which are in ``node2parent``) in step order; the best good node is marked."""
-    raw = json.loads(path.read_text())
-    parents: dict[str, str] = raw.get("node2parent", {})
+    links, which are in ``node2parent``) in step order; the best good node is marked.
+
+    The journal is the agent's own file: read within ``rexmle.safe_io``'s JSON bounds, anything
+    that is not a node is skipped, and a file that is no journal at all is a one-line ValueError."""
+    try:
+        raw = load_json(path, "the agent's journal", MAX_JOURNAL_BYTES)
+    except InvalidSubmission as exc:
+        raise ValueError(str(exc)) from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("nodes"), list):
+        raise ValueError(f"{path.name} is not an AIDE journal (no list of nodes)")
+    links = raw.get("node2parent")
+    parents: dict[str, Any] = links if isinstance(links, dict) else {}
+    nodes = [n for n in raw["nodes"] if isinstance(n, dict)]
     steps = []
-    for i, n in enumerate(sorted(raw.get("nodes", []), key=lambda n: n.get("step", 0))):
-        metric = n.get("metric") or {}
-        value = metric.get("value")
+    for i, n in enumerate(sorted(nodes, key=lambda n: _number(n.get("step")) or 0.0)):
+        metric: dict[str, Any] = n["metric"] if isinstance(n.get("metric"), dict) else {}
+        out = n.get("_term_out")
+        parent = parents.get(str(n.get("id")))
         steps.append(
             Step(
-                index=int(n.get("step", i)),
+                index=int(_number(n.get("step")) or i),
                 id=str(n.get("id", i)),
-                parent=parents.get(str(n.get("id"))),
+                parent=str(parent) if parent is not None else None,
                 plan=_cut(str(n.get("plan") or "")),
                 code=_cut(str(n.get("code") or "")),
-                output=_cut("".join(n.get("_term_out") or [])),
-                analysis=str(n.get("analysis") or ""),
-                metric=float(value) if isinstance(value, (int, float)) else None,
-                maximize=metric.get("maximize"),
-                buggy=n.get("is_buggy"),
-                exec_time_s=n.get("exec_time"),
-                error=n.get("exc_type"),
+                output=_cut("".join(map(str, out)) if isinstance(out, list) else str(out or "")),
+                analysis=_cut(str(n.get("analysis") or "")),
+                metric=_number(metric.get("value")),
+                maximize=metric.get("maximize") if isinstance(metric.get("maximize"), bool) else None,
+                buggy=n.get("is_buggy") if isinstance(n.get("is_buggy"), bool) else None,
+                exec_time_s=_number(n.get("exec_time")),
+                error=str(n["exc_type"]) if n.get("exc_type") else None,
             )
         )
     good = [s for s in steps if s.metric is not None and not s.buggy]
@@ -84,16 +107,46 @@ def journal_steps(path: Path) -> list[Step]:
     return steps
 
 
+def _inside(rd: RunDir, path: Path) -> bool:
+    """A regular file of the run's sandbox reached without a link: the sandbox is the agent's, and
+    a link there could point the page at any file the viewer's user can read."""
+    try:
+        return (
+            not path.is_symlink()
+            and path.is_file()
+            and path.resolve().is_relative_to(rd.sandbox.resolve())
+            and not any(p.is_symlink() for p in path.relative_to(rd.sandbox).parents if str(p) != ".")
+        )
+    except (OSError, ValueError):
+        return False
+
+
+def _files_under(folder: Path, limit: int = 10_000) -> list[Path]:
+    """Regular files below ``folder``, links neither listed nor followed, at most ``limit``."""
+    found: list[Path] = []
+    for root, dirs, files in os.walk(folder, followlinks=False):
+        dirs.sort()
+        for name in sorted(files):
+            p = Path(root) / name
+            if not p.is_symlink() and p.is_file():
+                found.append(p)
+                if len(found) >= limit:
+                    return found
+    return found
+
+
 def _journal(rd: RunDir) -> Path | None:
-    found = sorted((rd.sandbox / "logs").rglob("journal.json")) if (rd.sandbox / "logs").is_dir() else []
+    logs = rd.sandbox / "logs"
+    found = [p for p in _files_under(logs) if p.name == "journal.json" and _inside(rd, p)]
     return found[-1] if found else None
 
 
-def _tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
-    if not path.is_file():
-        return ""
-    text = path.read_bytes()[-256_000:].decode("utf-8", "replace")
-    return "\n".join(text.splitlines()[-lines:])
+def _read_agent_text(rd: RunDir, path: Path) -> str | None:
+    """At most MAX_TEXT characters of an agent's file (None if it is no plain file of the sandbox)."""
+    if not _inside(rd, path):
+        return None
+    with path.open("rb") as f:
+        return _cut(f.read(4 * MAX_TEXT + 4).decode("utf-8", "replace"))
 
 
 def _calls(rd: RunDir) -> list[dict[str, Any]]:
@@ -154,18 +207,22 @@ def render(rd: RunDir) -> str:
         raise NotFoundError(f"{rd.path} is not a run folder (no run.json)")
     result: Result | None = rd.read_result()
     journal = _journal(rd)
-    steps = journal_steps(journal) if journal is not None else []
-    best = rd.sandbox / "code" / "best_solution.py"
-    submission = sorted(
-        p.relative_to(rd.submission).as_posix() for p in rd.submission.rglob("*") if p.is_file()
-    )
+    steps: list[Step] = []
+    journal_problem = None
+    if journal is not None:
+        try:
+            steps = journal_steps(journal)
+        except ValueError as exc:
+            journal_problem = str(exc)
+    submission = [p.relative_to(rd.submission).as_posix() for p in _files_under(rd.submission)]
     calls = _calls(rd)
     return _template().render(
         record=record,
         result=result,
         steps=steps,
         journal=str(journal.relative_to(rd.path)) if journal else None,
-        best_code=_cut(best.read_text(errors="replace")) if best.is_file() else None,
+        journal_problem=journal_problem,
+        best_code=_read_agent_text(rd, rd.sandbox / "code" / "best_solution.py"),
         calls=calls,
         totals={
             "calls": len(calls),
@@ -173,7 +230,7 @@ def render(rd: RunDir) -> str:
             "tokens_out": sum(c["tokens_out"] for c in calls),
             "cost_usd": sum(c["cost_usd"] or 0.0 for c in calls),
         },
-        log=_tail(rd.agent_log),
+        log="\n".join(tail_lines(rd.agent_log, LOG_TAIL_LINES)),
         submission=submission[:200],
         n_submission=len(submission),
     )

@@ -4,6 +4,7 @@ rendered through the CLI and read in Chromium."""
 
 from __future__ import annotations
 
+import html
 import json
 import time
 from pathlib import Path
@@ -127,3 +128,48 @@ def test_a_run_is_found_by_folder_or_id_prefix_and_a_wrong_one_is_one_line(
     (root / "x2" / "run.json").write_text("{}")
     with pytest.raises(NotFoundError, match="matches 2 runs"):
         view.resolve("x", root)
+
+
+def test_an_agents_files_cannot_point_the_page_elsewhere_or_break_it(run_dir: RunDir, tmp_path: Path) -> None:
+    """The sandbox is the agent's: a journal or best solution that is a link to a file outside
+    (the private labels, a key file) is not read; a journal that is no journal is reported in one
+    line; markup in a plan is text, not markup."""
+    secret = tmp_path / "private_test_labels.csv"
+    secret.write_text("case_id,label\nSECRET-LABEL-42\n")
+    journal = next((run_dir.sandbox / "logs").rglob("journal.json"))
+    best = run_dir.sandbox / "code" / "best_solution.py"
+    journal.unlink()
+    journal.symlink_to(secret)
+    best.unlink()
+    best.symlink_to(secret)
+    linked_dir = run_dir.sandbox / "logs" / "elsewhere"
+    linked_dir.symlink_to(tmp_path, target_is_directory=True)  # a link to a folder is not walked
+    page = view.render(run_dir)
+    assert "SECRET-LABEL-42" not in page
+    assert "no best_solution.py" in page
+
+    journal.unlink()
+    for bad, words in (
+        ("not json at all", "the agent's journal"),
+        ("[1, 2, 3]", "is not an AIDE journal"),
+        ("9" * 40, "the agent's journal"),  # an integer too long to convert cheaply
+    ):
+        journal.write_text(bad)
+        page = view.render(run_dir)
+        problem = html.unescape(page.split('id="journal-problem">', 1)[1].split("</p>", 1)[0])
+        assert words in problem and "\n" not in problem, problem
+
+    nodes = [
+        "a string, not a node",
+        _node(0, "x1", "<script>alert(1)</script>", 0.5, False) | {"plan": "<img src=x onerror=alert(1)>"},
+        {"step": "soon", "metric": "high", "is_buggy": "maybe", "_term_out": 7},
+    ]
+    journal.write_text(json.dumps({"nodes": nodes, "node2parent": ["not", "a", "map"]}))
+    page = view.render(run_dir)
+    assert "<script>alert(1)</script>" not in page and "&lt;script&gt;" in page
+    assert "<img src=x" not in page
+    steps = view.journal_steps(journal)
+    by_id = {s.id: s for s in steps}
+    assert len(steps) == 2 and by_id["x1"].metric == 0.5 and by_id["x1"].best
+    garbage = next(s for s in steps if s.id != "x1")
+    assert (garbage.metric, garbage.buggy, garbage.output) == (None, None, "7")
