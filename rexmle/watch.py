@@ -18,7 +18,7 @@ from types import TracebackType
 
 from rich.console import Console
 
-from rexmle.gateway.meter import summarise
+from rexmle.gateway.meter import LlmCall, Usage
 from rexmle.store import RunDir, RunState, tail_lines
 
 
@@ -46,6 +46,7 @@ class RunWatch:
         self._thread = threading.Thread(target=self._loop, daemon=True)
         self._agent_started: float | None = None
         self._agent_ended: float | None = None
+        self._usage, self._ledger_read, self._ledger_inode = Usage(), 0, 0
         self._phase = ""
 
     def status(self) -> str:
@@ -61,7 +62,7 @@ class RunWatch:
         if self._agent_started is not None:
             now = self._agent_ended or time.monotonic()
             parts.append(f"agent {now - self._agent_started:.0f} s of {self.limit_s} s")
-        usage = summarise(self.rd.llm_jsonl)
+        usage = self._usage_so_far()
         if usage.calls:
             parts.append(f"LLM {usage.calls} calls, {usage.tokens:,} tokens, ${usage.cost_usd:.4f}")
         log = last_line(self.rd.agent_log)
@@ -69,6 +70,28 @@ class RunWatch:
             parts.append(f"log: {log[:120]}")
         self._phase = phase
         return " · ".join(parts)
+
+    def _usage_so_far(self) -> Usage:
+        """The ledger's totals, reading only the lines added since the last look (with logged
+        bodies a ledger holds megabytes; it is not parsed again every second). A torn last line
+        waits for its end; a shorter file (a new attempt) is read again from the start."""
+        path = self.rd.llm_jsonl
+        size = path.stat().st_size if path.is_file() else 0
+        if size < self._ledger_read:
+            self._usage, self._ledger_read, self._ledger_inode = Usage(), 0, 0
+        if size == self._ledger_read:
+            return self._usage
+        with path.open("rb") as f:
+            f.seek(self._ledger_read)
+            chunk = f.read(size - self._ledger_read)
+        complete = chunk[: chunk.rfind(b"\n") + 1]
+        self._ledger_read += len(complete)
+        for line in complete.splitlines():
+            try:
+                self._usage.add(LlmCall.model_validate_json(line))
+            except ValueError:
+                continue
+        return self._usage
 
     def _loop(self) -> None:
         last_plain, last_phase = 0.0, ""

@@ -64,3 +64,18 @@ def test_last_line_reads_the_end_of_a_large_log(tmp_path: Path) -> None:
     log = tmp_path / "agent.log"
     log.write_text("x" * 100_000 + "\nthe end\n\n")
     assert last_line(log) == "the end" and last_line(tmp_path / "missing") == ""
+
+
+def test_the_ledger_is_read_as_it_grows_a_torn_line_waits_and_a_new_attempt_restarts(tmp_path: Path) -> None:
+    rd = RunDir(tmp_path / "run")
+    rd.path.mkdir()
+    watch = RunWatch(rd, 60, Console(file=io.StringIO()))
+    line = LlmCall(time=0, endpoint="chat", alias="a", model="m", status=200, prompt_tokens=10,
+                   completion_tokens=5, cost_usd=0.5, latency_s=1.0).model_dump_json() + "\n"  # fmt: skip
+    rd.llm_jsonl.write_text(line + line[:20])  # the second call is being written
+    assert "LLM 1 calls, 15 tokens, $0.5000" in watch.status()
+    with rd.llm_jsonl.open("a") as f:
+        f.write(line[20:] + line)
+    assert "LLM 3 calls, 45 tokens, $1.5000" in watch.status()
+    rd.llm_jsonl.write_text(line)  # archived: the next attempt's ledger starts empty again
+    assert "LLM 1 calls, 15 tokens, $0.5000" in watch.status()
