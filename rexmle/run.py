@@ -427,14 +427,7 @@ def record_result(
         record.error = f"agent exited with code {status.exit_code}"
     usage = summarise(rd.llm_jsonl)
     result = Result(
-        spec=ResultSpec(
-            run_id=spec.run_id,
-            challenge=spec.challenge,
-            agent=spec.agent,
-            model=spec.model,
-            seed=spec.seed,
-            synthetic=spec.synthetic,
-        ),
+        spec=ResultSpec.of(spec.run_id, spec),
         state=final,
         stopped=outcome.stopped,
         isolation=str(record.runtime_info.get("isolation", ready.runtime.isolation)),

@@ -113,6 +113,18 @@ class ResultSpec(_Section):
     seed: int
     synthetic: bool
 
+    @classmethod
+    def of(cls, run_id: str, spec: RunSpec) -> ResultSpec:
+        """The section of the run ``run_id`` with this spec."""
+        return cls(
+            run_id=run_id,
+            challenge=spec.challenge,
+            agent=spec.agent,
+            model=spec.model,
+            seed=spec.seed,
+            synthetic=spec.synthetic,
+        )
+
 
 class ResultGrade(_Section):
     """The grader's verdict: valid or ``reason``, and the metrics as challenge.yaml defines them."""
@@ -530,16 +542,10 @@ def run_rows(roots: list[Path]) -> list[RunRow]:
             and not rd.locked()
         ):
             state = RunState.interrupted.value
-        spec = record.spec
         rows.append(
             RunRow(
-                run_id=record.run_id,
-                challenge=spec.challenge,
-                agent=spec.agent,
-                model=spec.model,
-                seed=spec.seed,
-                synthetic=spec.synthetic,
-                runtime=spec.runtime,
+                **ResultSpec.of(record.run_id, record.spec).model_dump(),
+                runtime=record.spec.runtime,
                 state=state,
                 valid=result.valid if result else None,
                 percentile=result.percentile if result else None,
