@@ -8,7 +8,9 @@ equivalent mutant (a change no test can see because it changes no result); the r
 results. Results: ``bench/mutation.json`` (score per module, every
 survivor with its line and diff).
 
-Runs serially and mutates the working tree: run it alone, not beside a test run.
+Runs serially in a private copy of the working tree (the files git tracks or would track), so it
+can run beside other work, and two runs on different modules do not meet; only the results file
+is shared, and each module's entry is merged into it as it finishes.
 Usage: python bench/mutate.py [MODULE ...]   (default: every target)
 """
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -50,14 +53,15 @@ EXCLUDED_OPERATORS: list[str] = []
 RESULTS = ROOT / "bench" / "mutation.json"
 
 
-def _config(module: str, tests: str, folder: Path) -> Path:
+def _config(module: str, tests: str, folder: Path, tree: Path) -> Path:
     cfg = folder / "cosmic-ray.toml"
     cfg.write_text(
         "[cosmic-ray]\n"
         f'module-path = "{module}"\n'
         "timeout = 120.0\n"
         "excluded-modules = []\n"
-        f'test-command = "{PYTEST} {tests}"\n'
+        # the copy's packages come first, also in any process the tests start
+        f'test-command = "env PYTHONPATH={tree} {PYTEST} {tests}"\n'
         "[cosmic-ray.distributor]\n"
         'name = "local"\n'
         "[cosmic-ray.filters.operators-filter]\n"
@@ -66,8 +70,33 @@ def _config(module: str, tests: str, folder: Path) -> Path:
     return cfg
 
 
-def _run(*cmd: str) -> None:
-    subprocess.run(cmd, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+def _run(tree: Path, *cmd: str) -> None:
+    subprocess.run(cmd, cwd=tree, check=True, stdout=subprocess.DEVNULL)
+
+
+def _copy_tree(dest: Path) -> Path:
+    """The working tree as git sees it (tracked files and untracked ones not ignored), copied to
+    ``dest``: mutants are written there, never into the files being edited."""
+    listed = (
+        subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
+    for rel in filter(None, listed):
+        src = ROOT / rel
+        if src.is_file() and not src.is_symlink():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / rel)
+    # the package layout the editable install maps (pyproject's package-dir): rexmle.graders is
+    # graders/, and so on; without these links the copy's tests would import the originals
+    for folder in ("graders", "challenges", "agents", "containers"):
+        (dest / "rexmle" / folder).symlink_to(Path("..") / folder)
+    return dest
 
 
 def _reason(source: list[str], line_no: int) -> str:
@@ -83,23 +112,24 @@ def mutate(module: str, tests: str) -> dict[str, object]:
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        cfg, db = _config(module, tests, folder), folder / "session.sqlite"
+        tree = _copy_tree(folder / "tree")
+        cfg, db = _config(module, tests, folder, tree), folder / "session.sqlite"
         bin_dir = Path(PY).parent
-        _run(str(bin_dir / "cosmic-ray"), "init", str(cfg), str(db))
-        _run(str(bin_dir / "cr-filter-pragma"), str(db))
-        _run(str(bin_dir / "cr-filter-operators"), str(db), str(cfg))
+        _run(tree, str(bin_dir / "cosmic-ray"), "init", str(cfg), str(db))
+        _run(tree, str(bin_dir / "cr-filter-pragma"), str(db))
+        _run(tree, str(bin_dir / "cr-filter-operators"), str(db), str(cfg))
         started = time.time()
-        _run(str(bin_dir / "cosmic-ray"), "exec", str(cfg), str(db))
+        _run(tree, str(bin_dir / "cosmic-ray"), "exec", str(cfg), str(db))
         took = time.time() - started
         with use_db(str(db), WorkDB.Mode.open) as work:
             results = list(work.results)
             items = {i.job_id: i for i in work.work_items}
+        source = (tree / module).read_text().splitlines()  # as mutated: restored after each mutant
     outcomes = [r for _job, r in results if r.test_outcome is not None]
     killed = sum(r.test_outcome == TestOutcome.KILLED for r in outcomes)
     survived = [(job, r) for job, r in results if r.test_outcome == TestOutcome.SURVIVED]
     incompetent = sum(r.test_outcome == TestOutcome.INCOMPETENT for r in outcomes)
     skipped = sum(r.test_outcome is None for _job, r in results)
-    source = (ROOT / module).read_text().splitlines()
     equivalents = [
         {"line": n, "reason": _reason(source, n)}
         for n, line in enumerate(source, 1)
@@ -132,18 +162,19 @@ def main(argv: list[str]) -> int:
     unknown = [m for m in wanted if m not in TARGETS]
     if unknown:
         sys.exit(f"not a mutation target: {', '.join(unknown)} (targets: {', '.join(TARGETS)})")
-    recorded = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
     for module in wanted:
         print(f"mutating {module} against {TARGETS[module]} ...", flush=True)
-        recorded[module] = mutate(module, TARGETS[module])
-        r = recorded[module]
+        r = mutate(module, TARGETS[module])
+        # merged as each module finishes: another run may have recorded other modules meanwhile
+        recorded = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
+        recorded[module] = r
+        RESULTS.write_text(json.dumps(recorded, indent=2, sort_keys=True) + "\n")
         print(
             f"  {r['killed']} killed, {r['survived']} survived, score {r['score']} ({r['seconds']} s)",
             flush=True,
         )
         for s in r["survivors"]:
             print(f"  survivor line {s['line']} {s['operator']}: {s['diff']}", flush=True)
-    RESULTS.write_text(json.dumps(recorded, indent=2, sort_keys=True) + "\n")
     return 0
 
 
