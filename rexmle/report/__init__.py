@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import html
 import math
+import os
 import time
+import urllib.parse
 from collections.abc import Iterable, Sequence
 from functools import cache
 from pathlib import Path
@@ -223,7 +225,30 @@ def _tail(path: Path) -> str:
     return "\n".join(store.tail_lines(path, LOG_TAIL_LINES, LOG_TAIL_BYTES))
 
 
-def run_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+def _href(target: Path, page_dir: Path) -> str:
+    """A link from the report (in ``page_dir``) to ``target``, relative so that a report kept
+    next to its run folders still finds them when the whole tree moves."""
+    rel = os.path.relpath(target.resolve(), page_dir.resolve())
+    return urllib.parse.quote(Path(rel).as_posix()) + ("/" if target.is_dir() else "")
+
+
+def run_views(frame: pd.DataFrame) -> dict[str, bool]:
+    """Write each run's trajectory page (``view.html`` in its folder, as ``rexmle view`` does)
+    so the report can link to it; a folder the reader may not write to keeps no page and the
+    report links to the folder alone. Run id -> whether its page exists."""
+    from rexmle.report import view as views
+
+    written: dict[str, bool] = {}
+    for run_id, folder in zip(frame["run_id"], frame["path"], strict=True):
+        try:
+            views.write(store.RunDir(Path(folder)))
+            written[str(run_id)] = True
+        except (OSError, RexmleError):
+            written[str(run_id)] = False
+    return written
+
+
+def run_rows(frame: pd.DataFrame, page_dir: Path, views: dict[str, bool]) -> list[dict[str, Any]]:
     metric_cols = [c for c in frame.columns if c.startswith("metric.")]
     rows = []
     for _, r in frame.sort_values(["challenge", "entrant", "seed"]).iterrows():
@@ -246,6 +271,12 @@ def run_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
                 "agent_time_s": float(r["agent_time_s"]),
                 "log_tail": _tail(Path(r["path"]) / "agent.log"),
                 "path": r["path"],
+                "links": {
+                    "view": _href(Path(r["path"]) / "view.html", page_dir) if views.get(r["run_id"]) else "",
+                    "folder": _href(Path(r["path"]), page_dir),
+                    "result": _href(Path(r["path"]) / "result.json", page_dir),
+                    "log": _href(Path(r["path"]) / "agent.log", page_dir),
+                },
             }
         )
     return rows
@@ -330,7 +361,7 @@ def build(folders: Sequence[Path], output: Path) -> ReportInfo:
         n_entrants=frame["entrant"].nunique(),
         n_challenges=frame["challenge"].nunique(),
         cohorts=cohorts,
-        runs=run_rows(frame),
+        runs=run_rows(frame, output.parent, run_views(frame)),
         plotly_js=figures.plotly_js(),
         escape=html.escape,
     )

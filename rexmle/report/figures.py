@@ -71,10 +71,12 @@ def heatmap(
             z=z,
             x=chals,
             y=entrants,
-            text=text,
-            customdata=shown,
-            texttemplate="%{customdata}",
-            hovertemplate="%{y} on %{x}<br>" + label + ": %{text}<extra></extra>",
+            # what a cell shows, and what its hover says: a heat map's texttemplate knows
+            # %{text} but not %{customdata} (which drew "-" in every cell)
+            text=shown,
+            hovertext=text,
+            texttemplate="%{text}",
+            hovertemplate="%{y} on %{x}<br>" + label + ": %{hovertext}<extra></extra>",
             colorbar={"title": {"text": label}},
             **scale,
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import urllib.parse
 from pathlib import Path
 
 import pytest
@@ -109,6 +110,11 @@ def test_report_in_chromium(folders: Path, tmp_path: Path, browser_page) -> None
     values = [float(v.split()[0]) for v in rows.locator("td:nth-child(5)").all_inner_texts()]
     assert values == sorted(values)
 
+    # a heat map cell shows its mean (plotly's heat map ignores %{customdata}: it once drew "-")
+    cell_labels = heat.evaluate("h => [...h.querySelectorAll('text')].map(t => t.textContent)")
+    assert any(re.fullmatch(r"\d\.\d\d\*?", t) for t in cell_labels), cell_labels
+    assert "-" not in cell_labels
+
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=False)
     bad = [e for e in page.events if e[0] in ("error", "pageerror", "request")]
@@ -154,3 +160,49 @@ def test_an_agent_keeps_its_colour_and_the_normalized_scale_diverges(tmp_path: P
             assert re.search(rf'"color":"{colour}".{{0,400}}"name":"{re.escape(entrant)}"', section["figure"])
     heat = report.figures.heatmap(report.cells(frame, "norm"), "norm", "n", None, None, diverging=True)
     assert '"colorscale":[[0.0,"rgb(5,10,172)"]' in heat or '"zmid":0.0' in heat
+
+
+def test_key_columns_fit_1400_px_and_every_run_links_to_its_files(tmp_path: Path, browser_page) -> None:  # type: ignore[no-untyped-def]
+    """At 1400 px nothing of the leaderboard or the run table hides behind a horizontal scroll
+    (cost, tokens and wall time once did, even at 2200 px), with the longest challenge ids; each
+    run links to its trajectory page, its folder, result.json and agent.log, and the links lead
+    to real files."""
+    root = tmp_path / "runs"
+    write_runs(
+        root / "real",
+        ["dummy", "baseline", "aide"],
+        seeds=2,
+        challenge_ids=["puma-track1-task1", "topcow-track2-task3"],
+    )
+    out = tmp_path / "pages" / "report.html"
+    report.build([root / "real"], out)
+    page = browser_page
+    page.set_viewport_size({"width": 1400, "height": 1000})
+    page.goto(out.as_uri())
+    page.wait_for_selector("body[data-ready='1']")
+    for table in ("#cohort-headline table.leaderboard", "table.runs"):
+        width = page.evaluate(
+            "s => { const t = document.querySelector(s); return [t.scrollWidth, t.clientWidth,"
+            " Math.max(...[...t.querySelectorAll('th')].map(h => h.getBoundingClientRect().right))] }",
+            table,
+        )
+        assert width[0] <= width[1] and width[2] <= 1400, (table, width)
+    rows = page.locator("table.runs tbody tr")
+    assert rows.count() == 12
+    for i in range(rows.count()):
+        links = rows.nth(i).locator("td.links a")
+        assert links.all_inner_texts() == ["view", "folder"]
+        for a in links.element_handles():
+            target = (out.parent / urllib.parse.unquote(a.get_attribute("href") or "")).resolve()
+            assert target.exists(), target
+    details = page.locator("details.run").first.locator("p.links a")
+    assert details.all_text_contents() == ["trajectory (view.html)", "run folder", "result.json", "agent.log"]
+    for a in details.element_handles():
+        assert (out.parent / urllib.parse.unquote(a.get_attribute("href") or "")).resolve().exists()
+    # the view page the report links to opens: the run's own page
+    page.goto(
+        (out.parent / urllib.parse.unquote(details.first.get_attribute("href") or "")).resolve().as_uri()
+    )
+    assert "puma-track1-task1" in page.content()
+    bad = [e for e in page.events if e[0] in ("error", "pageerror", "request")]
+    assert bad == [], bad
