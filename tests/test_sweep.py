@@ -361,3 +361,28 @@ def test_progress_lines_say_how_each_run_ended_and_how_far_the_sweep_is(tmp_path
     texts = [ended_how(RunDir(p)) for p in made]
     assert any(t.endswith("invalid: prediction for case 3 is missing") for t in texts)
     assert any(re.search(r" done, valid, percentile [0-9.]+$", t) for t in texts)
+
+
+@pytest.mark.baselines
+@pytest.mark.timeout(1800)
+def test_the_readme_example_sweep_gives_18_valid_runs_and_the_baseline_beats_the_dummy(
+    home: Path, tmp_path: Path
+) -> None:
+    """The README's `rexmle sweep examples/sweep.yaml`, as shipped (only its output folder moved
+    here): dummy + baseline on the nine lite challenges, every run valid, and on each challenge
+    the baseline ranks above doing nothing (it once lost 4 of 9 runs to a 30 s budget)."""
+    import yaml
+
+    body = yaml.safe_load((Path(__file__).resolve().parents[1] / "examples" / "sweep.yaml").read_text())
+    body["output"] = str(tmp_path / "example-sweep")
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump(body))
+    r = rexmle_cli("sweep", str(path), timeout=1700)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    from rexmle import store
+
+    table = store.index([tmp_path / "example-sweep"])
+    assert len(table) == 18 and table["valid"].all() and (table["state"] == "done").all(), table
+    for cid, part in table.groupby("challenge"):
+        score = dict(zip(part["agent"], part["score"], strict=True))
+        assert score["baseline"] < score["dummy"], (cid, score)  # mean position: lower is better

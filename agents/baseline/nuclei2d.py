@@ -40,6 +40,7 @@ from seg2d import read_image
 from skimage.feature import multiscale_basic_features
 from sklearn.ensemble import RandomForestClassifier
 from split import load_sample, load_split
+from work import Guard, threads, train_images
 
 PIXELS = 30000  # per class (nucleus / background)
 
@@ -95,19 +96,18 @@ def polygon(cx: float, cy: float, area: float) -> list[list[float]]:
 def main() -> None:
     seed = int(os.environ.get("REXMLE_SEED", "0"))
     start = time.time()
-    deadline = float(os.environ.get("REXMLE_DEADLINE", start + 600))
-    share = float(os.environ.get("REXMLE_BASELINE_TRAIN_SHARE", "0.6"))
-    read_until = start + 0.5 * share * (deadline - start)
-    cpus = int(os.environ.get("REXMLE_CPUS", "2"))
+    guard = Guard(reserve_share=0.5)  # fitting two forests and predicting come after reading
+    cpus = threads()
     rng = np.random.default_rng(seed)
     data, out, train, test = load_split()
     info_file = data / "nuclei_classes.json"
     label_map: dict[str, str] = json.loads(info_file.read_text())["label_map"] if info_file.exists() else {}
 
     px_x, px_y, obj_x, obj_y, areas = [], [], [], [], []
-    for i, row in enumerate(train):
-        if i > 0 and time.time() > read_until:
-            print(f"nuclei2d: time budget: read {i} of {len(train)} training images", flush=True)
+    rows = train_images(train)
+    for i, row in enumerate(rows):
+        if i > 0 and guard.out_of_time():
+            guard.cut("nuclei2d", i, len(rows), "training images")
             break
         img = read_image(data / row["image_path"])
         if not label_map:  # no class file: the release's names as they are

@@ -5,6 +5,9 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
+# before torch loads its OpenMP runtime: busy-waiting threads make training crawl on a loaded
+# machine (see work.py)
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 task = os.environ.get("REXMLE_TASK_TYPE", "")
 

@@ -2,13 +2,13 @@
 
 Reads ``train.csv`` / ``test.csv`` from the data folder (columns ``case_id, dwi, adc, ...``),
 resamples every case to a fixed working grid, trains with Dice+BCE for a fixed number of epochs
-(``REXMLE_BASELINE_EPOCHS``, default 30), then predicts each test case, resamples the
+(the ``epochs_3d`` setting, default 30), then predicts each test case, resamples the
 probabilities back to the case's own DWI grid and writes a 0/1 mask with the DWI affine.
 
 The amount of training is set by work done, not by the wall clock, so the result does not depend
-on how busy the machine is. The deadline (``REXMLE_DEADLINE``) only guards the submission: the
-sample submission is copied in first (always valid), and training stops early, saying so, only
-if continuing would leave less than a tenth of the budget (at least 20 s) for predicting.
+on how busy the machine is (work.py). The deadline only guards the submission: the sample
+submission is copied in first (always valid), and training stops early, saying so, only if
+continuing would leave less than a tenth of the budget (at least 20 s) for predicting.
 Deterministic for a seed on CPU. Uses CUDA when one is visible.
 """
 
@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from monai.losses import DiceCELoss
 from monai.networks.nets import UNet
+from work import Guard, setting, threads
 
 GRID = (64, 64, 32)
 
@@ -69,14 +70,14 @@ def main() -> None:
     data = _env_path("REXMLE_DATA_DIR")
     out = _env_path("REXMLE_SUBMISSION_DIR")
     seed = int(os.environ.get("REXMLE_SEED", "0"))
-    deadline = float(os.environ.get("REXMLE_DEADLINE", time.time() + 600))
-    epochs = int(os.environ.get("REXMLE_BASELINE_EPOCHS", "30"))
+    guard = Guard(reserve_share=0.1, floor_s=20.0)  # predicting five to fifty cases and writing them
+    epochs = int(setting("epochs_3d"))
     # a valid submission before anything else: the sample's empty masks, replaced at the end
     shutil.copytree(data / "sample_submission", out, dirs_exist_ok=True)
     torch.manual_seed(seed)
     np.random.seed(seed)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    torch.set_num_threads(int(os.environ.get("REXMLE_CPUS", "2")))
+    torch.set_num_threads(threads())
     print(f"baseline: device={device}, torch={torch.__version__}", flush=True)
 
     train_rows = list(csv.DictReader((data / "train.csv").open()))
@@ -96,16 +97,10 @@ def main() -> None:
     loss_fn = DiceCELoss(sigmoid=True)
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     start = time.time()
-    # keep a tenth of what is left (at least 20 s) for predicting five to fifty cases and writing them
-    stop_at = deadline - max(20.0, 0.1 * (deadline - start))
     epoch, batch = 0, 4
     while epoch < epochs:
-        if time.time() > stop_at:
-            print(
-                f"baseline: stopping after {epoch} of {epochs} epochs to keep time for the submission "
-                "(the machine is slower than the budget allows for)",
-                flush=True,
-            )
+        if guard.out_of_time():
+            guard.cut("baseline", epoch, epochs, "epochs")
             break
         model.train()
         perm = torch.randperm(len(X))
