@@ -4,6 +4,14 @@ Each agent runs from its own Python environment (``$REXMLE_HOME/agents/<name>``)
 dependencies never enter the harness's. The venv is rebuilt when the agent's requirements
 change (a hash is kept in ``.rexmle-install.json``) and installs are serialised by a file
 lock so parallel runs of a sweep do not race. ``$REXMLE_AGENTS_PATH`` adds user folders.
+
+The imaging stack (``containers/stacks/imaging.txt``: torch, MONAI, SciPy, ...; the same list
+the container images carry) is installed once per home, in ``agents/_stacks/imaging-<hash>``,
+and every agent venv whose ``image_stack`` is ``imaging`` sees it through a ``.pth`` file: the
+second agent that needs torch installs only its own packages (seconds and megabytes, not a
+1.5 GB copy). The agent's venv comes first on ``sys.path``, so a version an agent pins
+differently is installed in its venv and wins; the local runtime shows the stack read-only in
+the sandbox.
 """
 
 from __future__ import annotations
@@ -16,8 +24,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import IO, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -25,6 +34,9 @@ from rexmle import paths
 from rexmle.config import load_yaml_model
 from rexmle.errors import ConfigError, NotFoundError, RexmleError
 
+StackName = Literal["minimal", "imaging"]  # containers/stacks/<name>.txt
+#: The file in an agent venv's site-packages that puts the shared stack on its ``sys.path``.
+STACK_PTH = "_rexmle_stack.pth"
 #: Where images keep the Python environment and the agents' folders.
 IMAGE_VENV = "/opt/rexmle/venv"
 IMAGE_AGENTS = "/opt/rexmle/agents"
@@ -86,7 +98,7 @@ class AgentSpec(BaseModel):
     scripted: str | None = None
     #: Software stack of its container base image (containers/stacks/): ``imaging`` (torch,
     #: MONAI, ...: what an agent's code imports) or ``minimal`` (stdlib only, e.g. dummy).
-    image_stack: Literal["minimal", "imaging"] = "imaging"
+    image_stack: StackName = "imaging"
     #: Run containers with a read-only root filesystem (writable: the sandbox folders and /tmp).
     read_only_root: bool = True
 
@@ -122,7 +134,14 @@ class Agent:
         return [part.format(**subs) for part in self.spec.entrypoint]
 
     def requirements_hash(self) -> str:
-        return hashlib.sha256(self.spec.install.model_dump_json().encode()).hexdigest()[:16]
+        stack = stack_hash(self.spec.image_stack) if self.uses_stack() else ""
+        return hashlib.sha256((self.spec.install.model_dump_json() + stack).encode()).hexdigest()[:16]
+
+    def uses_stack(self) -> bool:
+        """Whether the venv is layered on the shared imaging stack (an imaging agent with pip
+        requirements; the stdlib-only ones need no stack)."""
+        install = self.spec.install
+        return self.spec.image_stack == "imaging" and bool(install.requirements or install.no_deps)
 
     def source_dir(self, home: Path | None = None) -> Path:
         """Where a source-installed scaffold's tree lives (inside its venv)."""
@@ -138,6 +157,8 @@ class Agent:
     def is_installed(self, home: Path | None = None) -> bool:
         marker = self.venv(home) / ".rexmle-install.json"
         if not marker.is_file() or not self.python(home).exists():
+            return False
+        if self.uses_stack() and not _stack_installed(stack_venv(self.spec.image_stack, home)):
             return False
         return bool(json.loads(marker.read_text()).get("requirements_hash") == self.requirements_hash())
 
@@ -174,6 +195,7 @@ class Agent:
                 return self.python(home)
             shutil.rmtree(venv, ignore_errors=True)
             spec = self.spec.install
+            stack_site = install_stack(self.spec.image_stack, home, log) if self.uses_stack() else None
             needs_pip = bool(spec.requirements or spec.no_deps)
             pip = [str(self.python(home)), "-m", "pip", "install", "--disable-pip-version-check"]
             steps = [[sys.executable, "-m", "venv", *([] if needs_pip else ["--without-pip"]), str(venv)]]
@@ -182,30 +204,19 @@ class Agent:
             if spec.requirements:
                 steps.append([*pip, *spec.requirements])
             checkout = self.resolve_source(source)
-            commit: str | None = None
-            from rexmle.runtime.images import pip_env
+            placed: list[str | None] = [None]
 
-            try:
-                # a requirement's build backend may run here: give it no provider key, no
-                # REXMLE_HOME and a throwaway working folder (as the image wheelhouse does)
-                with (
-                    log.open("ab") if log else open(os.devnull, "wb") as out,
-                    tempfile.TemporaryDirectory(prefix="rexmle-install-") as scratch,
-                ):
-                    env = pip_env(Path(scratch))
-                    for cmd in steps:
-                        subprocess.run(cmd, check=True, stdout=out, stderr=out, env=env, cwd=scratch)
-                    if spec.source is not None:
-                        commit = self._place_source(home, checkout, out)
-            except subprocess.CalledProcessError as exc:
-                shutil.rmtree(venv, ignore_errors=True)
-                where = f"; see {log}" if log else ""
-                raise RexmleError(
-                    f"installing agent {self.name!r} failed (exit {exc.returncode}){where}"
-                ) from None
-            except BaseException:
-                shutil.rmtree(venv, ignore_errors=True)
-                raise
+            def layer(_out: IO[bytes]) -> None:  # once the venv exists: put the stack on its path
+                (_site_packages(venv) / STACK_PTH).write_text(f"{stack_site}\n")
+
+            def place(out: IO[bytes]) -> None:  # a source-installed scaffold, after its requirements
+                placed[0] = self._place_source(home, checkout, out)
+
+            after: list[tuple[int, Callable[[IO[bytes]], None]]] = []
+            after += [(0, layer)] if stack_site is not None else []
+            after += [(len(steps) - 1, place)] if spec.source is not None else []
+            _install_steps(venv, steps, log, f"agent {self.name!r}", after)
+            commit = placed[0]
             _write_validate_command(venv / "bin")
             (venv / ".rexmle-install.json").write_text(
                 json.dumps(
@@ -245,6 +256,99 @@ class Agent:
                 checkout, dest, ignore=shutil.ignore_patterns(".git", "__pycache__", "logs", "workspaces")
             )
         return _git_commit(checkout or dest)
+
+
+def _install_steps(
+    venv: Path,
+    steps: list[list[str]],
+    log: Path | None,
+    what: str,
+    after: list[tuple[int, Callable[[IO[bytes]], None]]] | None = None,
+) -> None:
+    """Run the commands that make ``venv`` (``after``: (i, f) calls f once step i is done), in a
+    throwaway folder with pip's own environment: a requirement's build backend may run here, so
+    it gets no provider key and no REXMLE_HOME (as the image wheelhouse does). On failure the
+    half-made venv is removed and one line names ``what`` and the log."""
+    from rexmle.runtime.images import pip_env
+
+    try:
+        with (
+            log.open("ab") if log else open(os.devnull, "wb") as out,
+            tempfile.TemporaryDirectory(prefix="rexmle-install-") as scratch,
+        ):
+            env = pip_env(Path(scratch))
+            for i, cmd in enumerate(steps):
+                subprocess.run(cmd, check=True, stdout=out, stderr=out, env=env, cwd=scratch)
+                for _, then in [a for a in after or [] if a[0] == i]:
+                    then(out)
+    except subprocess.CalledProcessError as exc:
+        shutil.rmtree(venv, ignore_errors=True)
+        where = f"; see {log}" if log else ""
+        raise RexmleError(f"installing {what} failed (exit {exc.returncode}){where}") from None
+    except BaseException:
+        shutil.rmtree(venv, ignore_errors=True)
+        raise
+
+
+def _site_packages(venv: Path) -> Path:
+    """A venv's site-packages (the venvs are made by the harness's own Python)."""
+    return venv / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "site-packages"
+
+
+def stack_hash(stack: StackName) -> str:
+    from rexmle.runtime.images import stack_file
+
+    return hashlib.sha256(stack_file(stack).read_bytes()).hexdigest()[:12]
+
+
+def stack_venv(stack: StackName, home: Path | None = None) -> Path:
+    return paths.agents_dir(home) / "_stacks" / f"{stack}-{stack_hash(stack)}"
+
+
+def _stack_installed(venv: Path) -> bool:
+    return (venv / ".rexmle-stack.json").is_file()
+
+
+def stack_installed(stack: StackName, home: Path | None = None) -> bool:
+    return _stack_installed(stack_venv(stack, home))
+
+
+def install_stack(stack: StackName, home: Path | None = None, log: Path | None = None) -> Path:
+    """Install the shared ``stack`` once per home (under a lock: parallel installs wait for one
+    another) and return its site-packages, which agent venvs put on their path."""
+    from rexmle.runtime.images import stack_file
+
+    venv = stack_venv(stack, home)
+    venv.parent.mkdir(parents=True, exist_ok=True)
+    with (venv.parent / f".{venv.name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if _stack_installed(venv):
+            return _site_packages(venv)
+        shutil.rmtree(venv, ignore_errors=True)
+        python = venv / "bin" / "python"
+        steps = [
+            [sys.executable, "-m", "venv", str(venv)],
+            [
+                str(python),
+                "-m",
+                "pip",
+                "install",
+                "--disable-pip-version-check",
+                "-r",
+                str(stack_file(stack)),
+            ],
+        ]
+        _install_steps(venv, steps, log, f"the shared {stack} stack")
+        (venv / ".rexmle-stack.json").write_text(json.dumps({"stack": stack, "hash": stack_hash(stack)}))
+    return _site_packages(venv)
+
+
+def stack_paths(venv: Path) -> list[Path]:
+    """The shared stack folders a venv's ``.pth`` names (the local sandbox must show them)."""
+    pth = _site_packages(venv) / STACK_PTH
+    if not pth.is_file():
+        return []
+    return [Path(ln.strip()) for ln in pth.read_text().splitlines() if ln.strip().startswith("/")]
 
 
 def _git_commit(path: Path) -> str | None:

@@ -591,6 +591,10 @@ def agents_install(
     a = agents.get(name)
     log = paths.agents_dir() / f"{name}.install.log"
     log.parent.mkdir(parents=True, exist_ok=True)
+    if a.uses_stack() and not agents.stack_installed(a.spec.image_stack):
+        out.print(
+            f"installing the shared {a.spec.image_stack} stack (torch, MONAI, ...) once for every agent"
+        )
     python = a.install(log=log, force=force, source=source)
     out.print(f"{lit(name)}: {lit(python)} (log {lit(log)})")
 

@@ -262,6 +262,11 @@ def provision_agent(
     image = runtime.prepare_image(ag, gpus, home, log)
     if image is None:
         if not ag.is_installed(home):
+            if ag.uses_stack() and not agents.stack_installed(ag.spec.image_stack, home):
+                say(
+                    f"installing the shared {ag.spec.image_stack} stack (torch, MONAI, ...) once for "
+                    f"every agent: a few minutes (log {log})"
+                )
             say(f"installing agent {ag.name} into {ag.venv(home)}")
         ag.install(home, log=log)
     else:

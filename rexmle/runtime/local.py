@@ -39,6 +39,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rexmle.agent import stack_paths
 from rexmle.runtime import process
 from rexmle.runtime.base import (
     SANDBOX_GATEWAY_PORT,
@@ -277,6 +278,8 @@ class LocalRuntime(process.ProcessGroupRuntime):
         for p in (interpreter.parent.parent, _python_home(interpreter)):
             if p is not None and p.is_dir() and str(p) not in ("/usr", "/"):
                 shown.append(p)
+        # the shared imaging stack the venv is layered on (read-only, as the venv is)
+        shown += [p for p in stack_paths(interpreter.parent.parent) if p.is_dir()]
         for part in spec.command[1:]:  # the agent's own folder (its entrypoint script)
             p = Path(part)
             if p.is_absolute() and p.exists():
