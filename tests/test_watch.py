@@ -79,3 +79,52 @@ def test_the_ledger_is_read_as_it_grows_a_torn_line_waits_and_a_new_attempt_rest
     assert "LLM 3 calls, 45 tokens, $1.5000" in watch.status()
     rd.llm_jsonl.write_text(line)  # archived: the next attempt's ledger starts empty again
     assert "LLM 1 calls, 15 tokens, $0.5000" in watch.status()
+
+
+def test_in_a_terminal_run_shows_a_live_status_that_ends_with_the_result(home: Path, prepared: Path) -> None:
+    """`rexmle run` in a real pseudo-terminal: the live line (phase, the agent's time against its
+    limit, the log's last line) is redrawn in place with terminal codes while the agent runs,
+    and the run ends with its result, as a person at a terminal sees it."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    primary, replica = pty.openpty()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "rexmle.cli",
+            "run",
+            "--agent",
+            "sleeper",
+            "--challenge",
+            "isles22",
+            "--synthetic",
+            "--time-limit",
+            "6",
+        ],
+        stdin=replica,
+        stdout=replica,
+        stderr=replica,
+        env={**os.environ, "COLUMNS": "160", "TERM": "xterm-256color"},
+        start_new_session=True,
+    )
+    os.close(replica)
+    chunks: list[bytes] = []
+    while True:
+        try:
+            data = os.read(primary, 65536)
+        except OSError:  # the terminal closed: the command ended
+            break
+        if not data:
+            break
+        chunks.append(data)
+    assert proc.wait(timeout=120) == 0
+    os.close(primary)
+    shown = b"".join(chunks).decode(errors="replace")
+    assert "\x1b[" in shown  # drawn with terminal codes, redrawn in place
+    assert "running · agent" in shown and "of 6 s" in shown
+    assert "log: sleeper: sleeping" in shown
+    assert "time_limit" in shown or "time limit" in shown  # how the run ended
