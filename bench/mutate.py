@@ -1,11 +1,12 @@
 """`make mutate`: mutation testing of the code that decides a result, with cosmic-ray.
 
 Each target is one module and the tests that must catch a wrong number in it. cosmic-ray mutates
-the module in place (one mutant at a time, restored after each), runs the tests, and records
-whether they failed (killed) or passed (survived). Lines marked ``# pragma: no mutate`` hold an
-equivalent mutant (a change no test can see because it changes no result); the reason is the
-``# equivalent mutant...`` comment on the line above. They are filtered out and listed in the
-results. Results: ``bench/mutation.json`` (score per module, every
+the module (one mutant at a time, restored after each), runs the tests, and records whether they
+failed (killed) or passed (survived). An equivalent mutant (a change no test can see because it
+changes no result) is named in :data:`EQUIVALENTS` with its reason: it still runs, and only when
+it survives is it listed apart instead of counted. Older lines marked ``# pragma: no mutate``
+(reason: the ``# equivalent mutant...`` comment above) skip every mutant of the line; they are
+listed too. Results: ``bench/mutation.json`` (score per module, every
 survivor with its line and diff).
 
 Runs serially in a private copy of the working tree (the files git tracks or would track), so it
@@ -16,6 +17,7 @@ Usage: python bench/mutate.py [MODULE ...]   (default: every target)
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 import shutil
@@ -24,6 +26,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any, NamedTuple
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
@@ -48,9 +51,146 @@ TARGETS: dict[str, str] = {
     # challenges' scoring code, against their fast unit tests (the end-to-end ones prepare data)
     "challenges/_topcow/scoring.py": "tests/challenges/test_topcow_scoring.py",
 }
+
+
+class Equivalent(NamedTuple):
+    """A surviving mutant that no test can kill because it changes no result: the original line
+    contains ``source``, the mutated one ``mutant``. Only the mutants matched are excluded (a
+    ``# pragma: no mutate`` would skip every mutant of its line, killable ones too)."""
+
+    source: str
+    mutant: str
+    reason: str
+
+
+_COUNTS_NONNEGATIVE = (
+    "counts are >= 0: `> 0` is `!= 0`, `a | b > 0` is `a + b > 0`, and `tp << x > 0` differs only at "
+    "tp = 0, where the ratio is 0 anyway"
+)
+_FALLBACK = "the fallback is taken only at tp = 0, where the other ratio is 0 and F1 is 0 for any fallback"
+#: module -> its equivalent mutants, with the reason each cannot change a result.
+EQUIVALENTS: dict[str, list[Equivalent]] = {
+    "graders/points.py": [
+        Equivalent(
+            "(inclusive and d == max_distance)",
+            "(inclusive and d <= max_distance)",
+            "`<=` adds only d < max_distance, which the first test already accepts",
+        ),
+        Equivalent("key < best", "key <= best", "keys end with the unique position in the pool: never equal"),
+        *[
+            Equivalent(f"{name} = c.tp / (c.tp + c.{other}) if c.tp + c.{other} > 0 else 0.0", mutant, why)
+            for name, other in (("precision", "fp"), ("recall", "fn"))
+            for mutant, why in (
+                (f"c.tp + c.{other} != 0", _COUNTS_NONNEGATIVE),
+                (f"c.tp | c.{other} > 0", _COUNTS_NONNEGATIVE),
+                (f"c.tp << c.{other} > 0", _COUNTS_NONNEGATIVE),
+                ("else 1.0", _FALLBACK),
+                ("else -1.0", _FALLBACK),
+            )
+        ],
+        Equivalent("if precision + recall > 0", "if precision + recall != 0", "P, R >= 0: `> 0` is `!= 0`"),
+        Equivalent(
+            "if precision + recall > 0",
+            "if precision * recall > 0",
+            "where P * R = 0 < P + R the formula gives 0, the same as the fallback",
+        ),
+    ],
+    "challenges/_topcow/scoring.py": [
+        Equivalent(
+            "float(outcome == o)", "float(outcome is o)", "both sides are the same interned string literals"
+        ),
+        Equivalent("FAIL = -1", "FAIL = - 2", "real variant codes are 0-15: any negative code fails alike"),
+        Equivalent(
+            "FAIL = -1", "FAIL = ~1", "~1 is -2: real variant codes are 0-15, any negative fails alike"
+        ),
+        Equivalent(
+            "zip(truth, rows, strict=True)",
+            "strict=False",
+            "truth is built from rows: their lengths are equal",
+        ),
+    ],
+}
+
+
+def _annotation_spans(source: str) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    """Where a function's parameter and return annotations are: in a module with ``from
+    __future__ import annotations`` they are strings never evaluated, so a mutant inside one
+    (``int | None`` -> ``int << None``) changes nothing that runs."""
+    tree = ast.parse(source)
+    if not any(
+        isinstance(n, ast.ImportFrom)
+        and n.module == "__future__"
+        and any(a.name == "annotations" for a in n.names)
+        for n in tree.body
+    ):
+        return []
+    spans = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            args = node.args
+            every = [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg]
+            notes = [a.annotation for a in every if a is not None and a.annotation is not None]
+            for n in [*notes, node.returns]:
+                if n is not None and n.end_lineno is not None and n.end_col_offset is not None:
+                    spans.append(((n.lineno, n.col_offset), (n.end_lineno, n.end_col_offset)))
+    return spans
+
+
+def _skip_annotation_mutants(db: Path, source: str) -> int:
+    """Mark the mutants inside function annotations as skipped before they run; returns how many."""
+    from cosmic_ray.work_db import WorkDB, use_db
+    from cosmic_ray.work_item import WorkerOutcome, WorkResult
+
+    spans = _annotation_spans(source)
+    skipped = 0
+    with use_db(str(db), WorkDB.Mode.open) as work:
+        for item in work.pending_work_items:
+            m = item.mutations[0]
+            if any(lo <= tuple(m.start_pos) and tuple(m.end_pos) <= hi for lo, hi in spans):
+                work.set_result(
+                    item.job_id,
+                    WorkResult(
+                        output=None, test_outcome=None, diff=None, worker_outcome=WorkerOutcome.SKIPPED
+                    ),
+                )
+                skipped += 1
+    return skipped
+
+
+def _diff(diff: str | None) -> str:
+    """The changed lines of a mutant's diff (its ``-`` and ``+`` lines, no headers)."""
+    return "\n".join(ln for ln in (diff or "").splitlines() if re.match(r"^[-+][^-+]", ln))
+
+
+def _equivalent(module: str, diff: str) -> Equivalent | None:
+    old = [ln[1:] for ln in diff.splitlines() if re.match(r"^-[^-]", ln)]
+    new = [ln[1:] for ln in diff.splitlines() if re.match(r"^\+[^+]", ln)]
+    for eq in EQUIVALENTS.get(module, []):
+        if any(eq.source in o for o in old) and any(eq.mutant in n for n in new):
+            return eq
+    return None
+
+
 #: cosmic-ray operators whose mutants are noise for this code (none at present).
 EXCLUDED_OPERATORS: list[str] = []
 RESULTS = ROOT / "bench" / "mutation.json"
+
+
+#: Each mutant pays pytest's start-up; without the plugins' auto-loading and the suite's conftest
+#: (fixtures these unit tests do not use) it is ~40 % shorter. Used when the unmutated tests pass so.
+FAST = "env PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 {python} -m pytest -x -q -p no:cacheprovider --noconftest"
+
+
+def _test_command(tests: str, tree: Path) -> str:
+    """The command each mutant runs: the fast one if the unmutated tests pass with it, else the
+    full one; and the unmutated tests must pass (a failing baseline would count every mutant as
+    killed)."""
+    # the copy's packages come first, also in any process the tests start
+    for runner in (FAST.format(python=PY), PYTEST):
+        command = f"env PYTHONPATH={tree} {runner} {tests}"
+        if subprocess.run(command.split(), cwd=tree, capture_output=True).returncode == 0:
+            return command
+    sys.exit(f"the tests {tests} fail before any mutation: fix them first")
 
 
 def _config(module: str, tests: str, folder: Path, tree: Path) -> Path:
@@ -60,8 +200,7 @@ def _config(module: str, tests: str, folder: Path, tree: Path) -> Path:
         f'module-path = "{module}"\n'
         "timeout = 120.0\n"
         "excluded-modules = []\n"
-        # the copy's packages come first, also in any process the tests start
-        f'test-command = "env PYTHONPATH={tree} {PYTEST} {tests}"\n'
+        f'test-command = "{_test_command(tests, tree)}"\n'
         "[cosmic-ray.distributor]\n"
         'name = "local"\n'
         "[cosmic-ray.filters.operators-filter]\n"
@@ -106,7 +245,7 @@ def _reason(source: list[str], line_no: int) -> str:
     return above.lstrip("# ") if above.startswith("# equivalent") else "(no reason given)"
 
 
-def mutate(module: str, tests: str) -> dict[str, object]:
+def mutate(module: str, tests: str) -> dict[str, Any]:
     from cosmic_ray.work_db import WorkDB, use_db
     from cosmic_ray.work_item import TestOutcome
 
@@ -118,6 +257,7 @@ def mutate(module: str, tests: str) -> dict[str, object]:
         _run(tree, str(bin_dir / "cosmic-ray"), "init", str(cfg), str(db))
         _run(tree, str(bin_dir / "cr-filter-pragma"), str(db))
         _run(tree, str(bin_dir / "cr-filter-operators"), str(db), str(cfg))
+        in_annotations = _skip_annotation_mutants(db, (tree / module).read_text())
         started = time.time()
         _run(tree, str(bin_dir / "cosmic-ray"), "exec", str(cfg), str(db))
         took = time.time() - started
@@ -127,7 +267,14 @@ def mutate(module: str, tests: str) -> dict[str, object]:
         source = (tree / module).read_text().splitlines()  # as mutated: restored after each mutant
     outcomes = [r for _job, r in results if r.test_outcome is not None]
     killed = sum(r.test_outcome == TestOutcome.KILLED for r in outcomes)
-    survived = [(job, r) for job, r in results if r.test_outcome == TestOutcome.SURVIVED]
+    survived_all = [(job, r) for job, r in results if r.test_outcome == TestOutcome.SURVIVED]
+    matched = [(job, r, _equivalent(module, r.diff or "")) for job, r in survived_all]
+    survived = [(job, r) for job, r, eq in matched if eq is None]
+    listed = [
+        {"line": items[job].mutations[0].start_pos[0], "diff": _diff(r.diff), "reason": eq.reason}
+        for job, r, eq in matched
+        if eq is not None
+    ]
     incompetent = sum(r.test_outcome == TestOutcome.INCOMPETENT for r in outcomes)
     skipped = sum(r.test_outcome is None for _job, r in results)
     equivalents = [
@@ -142,15 +289,17 @@ def mutate(module: str, tests: str) -> dict[str, object]:
         "killed": killed,
         "survived": len(survived),
         "incompetent": incompetent,
-        "skipped_as_equivalent": skipped,
+        "skipped_as_equivalent": skipped,  # pragma lines and annotations
+        "skipped_in_annotations": in_annotations,
         "score": round(killed / scored, 4) if scored else None,
         "seconds": round(took, 1),
-        "equivalents": equivalents,
+        "equivalents": equivalents,  # lines skipped whole by `# pragma: no mutate`
+        "equivalent_survivors": listed,  # survivors matched by EQUIVALENTS, not counted
         "survivors": [
             {
                 "line": items[job].mutations[0].start_pos[0],
                 "operator": items[job].mutations[0].operator_name,
-                "diff": "\n".join(ln for ln in (r.diff or "").splitlines() if re.match(r"^[-+][^-+]", ln)),
+                "diff": _diff(r.diff),
             }
             for job, r in survived
         ],
