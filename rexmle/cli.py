@@ -877,7 +877,18 @@ def sweep_run(
         _sweep_dry_run(spec, as_json)
         return
     note = (lambda _m: None) if as_json else (lambda m: err.print(f"[dim]· {lit(m)}[/]", highlight=False))
-    outcome = sweeps.run_sweep(spec, notify=note, retry_failed=retry_failed, wait=not no_wait)
+    # in a terminal, a bar under the lines: done of total, failed, running, dollars, time left
+    with progress_bar(not as_json and err.is_terminal) as bars:
+
+        def tally(t: sweeps.Tally) -> None:
+            bars("runs", t.done, t.total)
+            bars.status(
+                f"sweep {spec.name}: {t.failed} failed, {t.running} running, ${t.cost_usd:.2f} of LLM use"
+            )
+
+        outcome = sweeps.run_sweep(
+            spec, notify=note, retry_failed=retry_failed, wait=not no_wait, on_tally=tally
+        )
     left = outcome.counts["interrupted"] + outcome.counts["pending"]
     if as_json:
         emit_json(outcome.model_dump(mode="json"))

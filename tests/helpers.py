@@ -178,3 +178,32 @@ def fake_challenge(folder: Path, grade_py: str, metrics: list[dict[str, str]], l
     (folder / "challenge.yaml").write_text(yaml.safe_dump(spec))
     loaded = load_spec(folder / "challenge.yaml")
     return Challenge(loaded if limits is None else loaded.model_copy(update={"grading": limits}), folder)
+
+
+def run_in_terminal(args: list[str], timeout: float = 300) -> tuple[int, str]:
+    """``rexmle ARGS`` in a real pseudo-terminal, as a person at a terminal runs it: its exit
+    code and everything it drew (terminal codes included)."""
+    import pty
+
+    primary, replica = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rexmle.cli", *args],
+        stdin=replica,
+        stdout=replica,
+        stderr=replica,
+        env={**os.environ, "COLUMNS": "160", "TERM": "xterm-256color"},
+        start_new_session=True,
+    )
+    os.close(replica)
+    chunks: list[bytes] = []
+    while True:
+        try:
+            data = os.read(primary, 65536)
+        except OSError:  # the terminal closed: the command ended
+            break
+        if not data:
+            break
+        chunks.append(data)
+    code = proc.wait(timeout=timeout)
+    os.close(primary)
+    return code, b"".join(chunks).decode(errors="replace")

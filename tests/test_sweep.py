@@ -352,15 +352,28 @@ def test_progress_lines_say_how_each_run_ended_and_how_far_the_sweep_is(tmp_path
     import time
 
     from bench.synthetic_results import write_runs
-    from rexmle.sweep.local import ended_how, progress_line
+    from rexmle.sweep.local import ended_how, tally_of
 
     made = write_runs(tmp_path / "out", ["dummy", "broken"], seeds=2, invalid_every=2)
     ids = [p.name for p in made]
-    line = progress_line(tmp_path / "out", ids[:3], 8, time.monotonic() - 60)
-    assert re.fullmatch(r"\[3/8, 1 failed, ETA [0-9]+ min, \$[0-9.]+\]", line), line
+    tally = tally_of(tmp_path / "out", ids[:3], 8, 2, time.monotonic() - 60)
+    assert (tally.done, tally.total, tally.failed, tally.running) == (3, 8, 1, 2)
+    assert 95 < tally.eta_s < 110  # 60 s for 3 runs: 5 left take ~100 s
+    line = tally.line()
+    assert re.fullmatch(r"\[3/8, 1 failed, 2 running, ETA [0-9]+ min, \$[0-9.]+\]", line), line
     texts = [ended_how(RunDir(p)) for p in made]
     assert any(t.endswith("invalid: prediction for case 3 is missing") for t in texts)
     assert any(re.search(r" done, valid, percentile [0-9.]+$", t) for t in texts)
+
+
+def test_in_a_terminal_the_sweep_draws_a_bar_with_failed_running_and_cost(home: Path, tmp_path: Path) -> None:
+    from helpers import run_in_terminal
+
+    path = write_sweep(tmp_path, agents=["dummy"], challenges=["isles22"], seeds=2)
+    code, shown = run_in_terminal(["sweep", str(path)], timeout=300)
+    assert code == 0, shown[-2000:]
+    assert "\x1b[" in shown and "runs" in shown and "2/2" in shown
+    assert re.search(r"sweep \S+: 0 failed, [0-9] running, \$0\.00 of LLM use", shown), shown[-2000:]
 
 
 @pytest.mark.baselines

@@ -85,45 +85,13 @@ def test_in_a_terminal_run_shows_a_live_status_that_ends_with_the_result(home: P
     """`rexmle run` in a real pseudo-terminal: the live line (phase, the agent's time against its
     limit, the log's last line) is redrawn in place with terminal codes while the agent runs,
     and the run ends with its result, as a person at a terminal sees it."""
-    import os
-    import pty
-    import subprocess
-    import sys
+    from helpers import run_in_terminal
 
-    primary, replica = pty.openpty()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "rexmle.cli",
-            "run",
-            "--agent",
-            "sleeper",
-            "--challenge",
-            "isles22",
-            "--synthetic",
-            "--time-limit",
-            "6",
-        ],
-        stdin=replica,
-        stdout=replica,
-        stderr=replica,
-        env={**os.environ, "COLUMNS": "160", "TERM": "xterm-256color"},
-        start_new_session=True,
+    code, shown = run_in_terminal(
+        ["run", "--agent", "sleeper", "--challenge", "isles22", "--synthetic", "--time-limit", "6"],
+        timeout=120,
     )
-    os.close(replica)
-    chunks: list[bytes] = []
-    while True:
-        try:
-            data = os.read(primary, 65536)
-        except OSError:  # the terminal closed: the command ended
-            break
-        if not data:
-            break
-        chunks.append(data)
-    assert proc.wait(timeout=120) == 0
-    os.close(primary)
-    shown = b"".join(chunks).decode(errors="replace")
+    assert code == 0, shown[-2000:]
     assert "\x1b[" in shown  # drawn with terminal codes, redrawn in place
     assert "running · agent" in shown and "of 6 s" in shown
     assert "log: sleeper: sleeping" in shown

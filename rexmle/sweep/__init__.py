@@ -20,6 +20,7 @@ write no scheduler of our own.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -43,7 +44,7 @@ from rexmle.sweep.folder import (
     status,
     write_manifest,
 )
-from rexmle.sweep.local import Slot, local_slots, run_local, visible_gpus, wait_for_others
+from rexmle.sweep.local import Slot, Tally, local_slots, run_local, visible_gpus, wait_for_others
 from rexmle.sweep.slurm import SlurmRun, slurm_parameters, submit_slurm, wait_slurm
 from rexmle.sweep.spec import BudgetOverrides, LocalOptions, SlurmOptions, SweepSpec, estimate, expand, load
 
@@ -60,6 +61,7 @@ __all__ = [
     "SlurmRun",
     "SweepOutcome",
     "SweepSpec",
+    "Tally",
     "counts",
     "estimate",
     "expand",
@@ -112,8 +114,10 @@ def run_sweep(
     notify: Notify | None = None,
     retry_failed: bool = False,
     wait: bool = True,
+    on_tally: Callable[[Tally], None] | None = None,
 ) -> SweepOutcome:
-    """Bring the sweep folder up to date with ``spec``: run what is missing or broken."""
+    """Bring the sweep folder up to date with ``spec``: run what is missing or broken
+    (``on_tally``: the local executor's counts each time a run starts or ends, for a bar)."""
     from rexmle import store
 
     say = notify or (lambda _m: None)
@@ -134,7 +138,7 @@ def run_sweep(
         provision([manifest.runs[r] for r in todo], home, say)
     if spec.executor == "local":
         if todo:
-            run_local(manifest, todo, home, say, force, spec.local.workers)
+            run_local(manifest, todo, home, say, force, spec.local.workers, on_tally)
         wait_for_others(spec.output, busy, say)
         final = status(spec.output)
     else:

@@ -10,6 +10,8 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -63,7 +65,13 @@ def local_slots(runs: list[RunSpec], workers: int | None) -> list[Slot]:
 
 
 def run_local(
-    manifest: Manifest, todo: list[str], home: Path, notify: Notify, force: set[str], workers: int | None
+    manifest: Manifest,
+    todo: list[str],
+    home: Path,
+    notify: Notify,
+    force: set[str],
+    workers: int | None,
+    on_tally: Callable[[Tally], None] | None = None,
 ) -> None:
     """Execute ``todo`` with a pool of worker processes, one run each at a time.
 
@@ -92,6 +100,9 @@ def run_local(
             proc = _start_worker(out, run_id, home, run_id in force, slot)
             with lock:
                 live[proc.pid] = proc
+                now = tally_of(out, finished, len(todo), len(live), started)
+            if on_tally:
+                on_tally(now)
             code = proc.wait()
             with lock:
                 live.pop(proc.pid, None)
@@ -99,8 +110,10 @@ def run_local(
             if code == 0:
                 with lock:
                     finished.append(run_id)
-                    tally = progress_line(out, finished, len(todo), started)
-                notify(f"{tally}: {ended_how(RunDir(rd))} ({where})")
+                    now = tally_of(out, finished, len(todo), len(live), started)
+                if on_tally:
+                    on_tally(now)
+                notify(f"{now.line()}: {ended_how(RunDir(rd))} ({where})")
             elif code == WORKER_BUSY:
                 elsewhere.append(run_id)
             elif not stopping.is_set():
@@ -169,15 +182,33 @@ def ended_how(rd: RunDir) -> str:
     return f"{result.run_id} {result.state.value}, " + (how if result.valid else f"invalid: {result.reason}")
 
 
-def progress_line(out: Path, finished: list[str], total: int, started: float) -> str:
-    """``[7/18, 1 failed, ETA 4 min, $0.31]``: how far the sweep's runs of this invocation are,
-    the time left at the pace so far, and the LLM dollars they spent."""
+@dataclass(frozen=True)
+class Tally:
+    """How far the runs of this invocation are: finished (``done``, of which ``failed``),
+    ``running``, the time left at the pace so far and the LLM dollars spent."""
+
+    done: int
+    total: int
+    failed: int
+    running: int
+    eta_s: float
+    cost_usd: float
+
+    def line(self) -> str:
+        """``[7/18, 1 failed, 2 running, ETA 4 min, $0.31]``"""
+        return (
+            f"[{self.done}/{self.total}, {self.failed} failed, {self.running} running, "
+            f"ETA {self.eta_s / 60:.0f} min, ${self.cost_usd:.2f}]"
+        )
+
+
+def tally_of(out: Path, finished: list[str], total: int, running: int, started: float) -> Tally:
     results = [RunDir(runs_root(out) / r).read_result() for r in finished]
     failed = sum(1 for r in results if r is None or not r.valid or r.state.value != "done")
     cost = sum(r.cost_usd for r in results if r is not None)
     elapsed = time.monotonic() - started
     eta = elapsed / len(finished) * (total - len(finished)) if finished else 0.0
-    return f"[{len(finished)}/{total}, {failed} failed, ETA {eta / 60:.0f} min, ${cost:.2f}]"
+    return Tally(len(finished), total, failed, running, eta, cost)
 
 
 def wait_for_others(out: Path, run_ids: list[str], notify: Notify, poll_s: float = 1.0) -> None:
