@@ -13,6 +13,7 @@ Runs serially in a private copy of the working tree (the files git tracks or wou
 can run beside other work, and two runs on different modules do not meet; only the results file
 is shared, and each module's entry is merged into it as it finishes.
 Usage: python bench/mutate.py [MODULE ...]   (default: every target)
+       python bench/mutate.py --reclassify [MODULE ...]   (apply EQUIVALENTS to recorded survivors)
 """
 
 from __future__ import annotations
@@ -93,6 +94,74 @@ EQUIVALENTS: dict[str, list[Equivalent]] = {
             "if precision + recall > 0",
             "if precision * recall > 0",
             "where P * R = 0 < P + R the formula gives 0, the same as the fallback",
+        ),
+    ],
+    "graders/multiclass.py": [
+        Equivalent(
+            "symmetric_percentile(*distances, 100.0)",
+            "symmetric_percentile(*distances, 101.0)",
+            "symmetric_percentile gives the maximum for any percentile of 100 or more",
+        ),
+        Equivalent(
+            "                break",
+            "                continue",
+            "the while loop repeats until a pass merges nothing; touching boxes always end in the same"
+            " partition, in the same order (20,000 random box sets: identical)",
+        ),
+        Equivalent(
+            "directed_surface_distances(p, g, spacing, crop=False)",
+            "crop=True",
+            "the masks arrive cut to their boxes' union plus a voxel: the extra crop is the whole array",
+        ),
+        Equivalent(
+            "zip(a, b, strict=True)",
+            "strict=False",
+            "every group is built by _merge with one slice per axis: the lengths are always equal",
+        ),
+    ],
+    "graders/surface.py": [
+        *[
+            Equivalent("on_border = np.any((idx == 0) | (idx == shape - 1)", mutant, why)
+            for mutant, why in (
+                ("(idx >= shape - 1)", "indices never exceed shape - 1"),
+                ("(idx <= 0) |", "indices are never negative"),
+                ("(idx == 0) + (idx == shape - 1)", "adding numpy booleans is a logical or"),
+                ("(idx >= 0) |", "every voxel then takes the bounds-checked path: same values, slower"),
+                ("(idx <= shape - 1)", "every voxel then takes the bounds-checked path: same values, slower"),
+                ("(idx is not shape - 1)", "always true: the bounds-checked path for all, same values"),
+            )
+        ],
+        Equivalent(
+            "(nb >= 0) & (nb < shape)", "(nb >= 0) * (nb < shape)", "multiplying booleans is a logical and"
+        ),
+        Equivalent(
+            "(nb >= 0) & (nb < shape)", "(nb != shape)", "nb = idx + step with |step| <= 1: nb <= shape"
+        ),
+        Equivalent("a.reshape(-1)", "a.reshape(- 2)", "numpy infers the size for any negative value"),
+        Equivalent(
+            "a.reshape(-1)", "a.reshape(~1)", "~1 is -2: numpy infers the size for any negative value"
+        ),
+        *[
+            Equivalent("if idx.size == 0:", mutant, why)
+            for mutant, why in (
+                ("idx.size < 0", "a size is never negative; the general path returns the same empty array"),
+                ("idx.size <= 0", "a size is never negative"),
+                ("idx.size == -1", "never true; the general path returns the same empty array"),
+                ("idx.size == 1", "only a 1-D mask of one voxel, which is its own surface either way"),
+            )
+        ],
+        Equivalent(
+            "find_objects(m.astype(np.uint8))[0]",
+            "find_objects(m.astype(np.uint8))[ -1]",
+            "a 0/1 array has one label: find_objects returns a list of one",
+        ),
+        Equivalent(
+            "percentile: float = 100.0", "percentile: float = 101.0", "any percentile >= 100 is the maximum"
+        ),
+        Equivalent(
+            "if percentile >= 100.0:",
+            "if percentile > 100.0:",
+            "at exactly 100 numpy's linear percentile is the maximum element too",
         ),
     ],
     "challenges/_topcow/scoring.py": [
@@ -306,7 +375,30 @@ def mutate(module: str, tests: str) -> dict[str, Any]:
     }
 
 
+def reclassify(modules: list[str]) -> None:
+    """Apply :data:`EQUIVALENTS` to the survivors already recorded (after naming an equivalent,
+    without running the mutants again): matched ones move to ``equivalent_survivors``."""
+    recorded = json.loads(RESULTS.read_text())
+    for module in modules or list(recorded):
+        r = recorded[module]
+        keep, moved = [], []
+        for s in r["survivors"]:
+            eq = _equivalent(module, s["diff"])
+            if eq is None:
+                keep.append(s)
+            else:
+                moved.append({"line": s["line"], "diff": s["diff"], "reason": eq.reason})
+        r["survivors"], r["survived"] = keep, len(keep)
+        r["equivalent_survivors"] = r.get("equivalent_survivors", []) + moved
+        r["score"] = round(r["killed"] / (r["killed"] + len(keep)), 4) if r["killed"] + len(keep) else None
+        print(f"{module}: {len(moved)} survivors named equivalent; score {r['score']}")
+    RESULTS.write_text(json.dumps(recorded, indent=2, sort_keys=True) + "\n")
+
+
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["--reclassify"]:
+        reclassify(argv[1:])
+        return 0
     wanted = argv or list(TARGETS)
     unknown = [m for m in wanted if m not in TARGETS]
     if unknown:
