@@ -64,6 +64,11 @@ class Equivalent(NamedTuple):
     reason: str
 
 
+def _same_line(source: str, reason: str, *mutants: str) -> list[Equivalent]:
+    """Equivalents that are whole mutated lines of one original line, for one reason."""
+    return [Equivalent(source, mutant, reason) for mutant in mutants]
+
+
 _COUNTS_NONNEGATIVE = (
     "counts are >= 0: `> 0` is `!= 0`, `a | b > 0` is `a + b > 0`, and `tp << x > 0` differs only at "
     "tp = 0, where the ratio is 0 anyway"
@@ -162,6 +167,187 @@ EQUIVALENTS: dict[str, list[Equivalent]] = {
             "if percentile >= 100.0:",
             "if percentile > 100.0:",
             "at exactly 100 numpy's linear percentile is the maximum element too",
+        ),
+    ],
+    "graders/segmentation.py": [
+        # each verified by running the mutant against the original on ~4,300 random inputs
+        # (1-3-D, C/F/strided/negative-stride views, five dtypes): bit-identical results
+        *_same_line(
+            "return arr if arr.dtype == np.bool_ else arr != 0",
+            "bool input comes back as it is or through `!= 0`: the same mask",
+            "return arr if arr.dtype < np.bool_ else arr != 0",
+            "return arr if arr.dtype <= np.bool_ else arr != 0",
+            "return arr if arr.dtype is np.bool_ else arr != 0",
+        ),
+        *_same_line(
+            "if denom == 0:",
+            "a count is never negative",
+            "if denom <= 0:",
+        ),
+        *_same_line(
+            "return 2.0 * int(np.count_nonzero(p & g)) / denom",
+            "on boolean arrays `*` is `&`",
+            "return 2.0 * int(np.count_nonzero(p * g)) / denom",
+        ),
+        *_same_line(
+            "if a.ndim < 2:",
+            "argwhere gives the same rows, only slower",
+            "if a.ndim != 2:",
+            "if a.ndim < 3:",
+            "if a.ndim <= 2:",
+        ),
+        *_same_line(
+            "if a.dtype == np.bool_",
+            "each branch finds the same non-zero rows for any dtype it can receive",
+            "if a.dtype != np.bool_",
+            "if a.dtype < np.bool_",
+            "if a.dtype <= np.bool_",
+            "if a.dtype > np.bool_",
+            "if a.dtype >= np.bool_",
+            "if a.dtype is not np.bool_",
+            "if a.dtype is np.bool_",
+            "if not a.dtype == np.bool_",
+        ),
+        *_same_line(
+            "else a.max(axis=-1) != 0",
+            "an unsigned maximum is >= 0: the same test, or every row (slower, same rows)",
+            "else a.max(axis=-1) != -1",
+            "else a.max(axis=-1) > 0",
+            "else a.max(axis=-1) >= 0",
+        ),
+        *_same_line(
+            'if a.dtype.kind == "u"',
+            "unsigned input is right in either branch",
+            'if a.dtype.kind > "u"',
+            'if a.dtype.kind >= "u"',
+            'if a.dtype.kind is "u"',
+        ),
+        *_same_line(
+            "return np.column_stack([rows[r], c]).astype(np.intp, copy=False)",
+            "a copy has the same values",
+            "return np.column_stack([rows[r], c]).astype(np.intp, copy=True)",
+        ),
+        *_same_line(
+            'return np.zeros(mask.shape, dtype=np.uint8, order="F" if _fortran(mask) else "C"), 0',
+            "an empty mask's labels are never indexed",
+            'return np.zeros(mask.shape, dtype=np.uint8, order="F" if not _fortran(mask) else "C"), 0',
+        ),
+        *_same_line(
+            "return a.ndim > 1 and abs(a.strides[0]) < abs(a.strides[-1])",
+            "the memory order chosen is used for every copy and ravel alike: a wrong choice costs a copy, not a result",
+            "return a.ndim == 1 and abs(a.strides[0]) < abs(a.strides[-1])",
+            "return a.ndim > 0 and abs(a.strides[0]) < abs(a.strides[-1])",
+            "return a.ndim > 1 and abs(a.strides[ -1]) < abs(a.strides[-1])",
+            "return a.ndim > 1 and abs(a.strides[ 1]) < abs(a.strides[-1])",
+            "return a.ndim > 1 and abs(a.strides[0]) != abs(a.strides[-1])",
+            "return a.ndim > 1 and abs(a.strides[0]) < abs(a.strides[+1])",
+            "return a.ndim > 1 and abs(a.strides[0]) < abs(a.strides[- 0])",
+            "return a.ndim > 1 and abs(a.strides[0]) < abs(a.strides[- 2])",
+            "return a.ndim > 1 and abs(a.strides[0]) < abs(a.strides[1])",
+            "return a.ndim > 1 and abs(a.strides[0]) < abs(a.strides[not 1])",
+            "return a.ndim > 1 and abs(a.strides[0]) < abs(a.strides[~1])",
+            "return a.ndim > 1 and abs(a.strides[0]) <= abs(a.strides[-1])",
+            "return a.ndim > 1 and abs(a.strides[0]) == abs(a.strides[-1])",
+            "return a.ndim > 1 and abs(a.strides[0]) > abs(a.strides[-1])",
+            "return a.ndim > 1 and abs(a.strides[0]) >= abs(a.strides[-1])",
+            "return a.ndim > 1 and abs(a.strides[0]) is abs(a.strides[-1])",
+            "return a.ndim > 1 and abs(a.strides[0]) is not abs(a.strides[-1])",
+            "return a.ndim > 2 and abs(a.strides[0]) < abs(a.strides[-1])",
+            "return a.ndim >= 1 and abs(a.strides[0]) < abs(a.strides[-1])",
+        ),
+        *_same_line(
+            "union = pred | gt",
+            "on boolean arrays `+` is `|`",
+            "union = pred + gt",
+        ),
+        *_same_line(
+            "other = tuple(a for a in range(union.ndim) if a != axis)",
+            "small integers are shared: `is not` is `!=` here",
+            "other = tuple(a for a in range(union.ndim) if a is not axis)",
+        ),
+        *_same_line(
+            "if hits.size == 0:",
+            "a count is never negative",
+            "if hits.size <= 0:",
+        ),
+        *_same_line(
+            "return pred[(slice(0, 0),) * pred.ndim], gt[(slice(0, 0),) * gt.ndim]",
+            "still an empty slice of the same shape",
+            "return pred[(slice( -1, 0),) * pred.ndim], gt[(slice(0, 0),) * gt.ndim]",
+            "return pred[(slice( 1, 0),) * pred.ndim], gt[(slice(0, 0),) * gt.ndim]",
+            "return pred[(slice(0, 0),) * pred.ndim], gt[(slice( -1, 0),) * gt.ndim]",
+            "return pred[(slice(0, 0),) * pred.ndim], gt[(slice( 1, 0),) * gt.ndim]",
+        ),
+        *_same_line(
+            'order: Literal["C", "F"] = "F" if _fortran(g) else "C"',
+            "the memory order chosen is used for every copy and ravel alike: a wrong choice costs a copy, not a result",
+            'order: Literal["C", "F"] = "F" if not _fortran(g) else "C"',
+        ),
+        *_same_line(
+            "hit_gt = np.bincount(gt_labels.ravel(order=order)[p1], minlength=n_gt + 1)[1:] if n_gt else np.zeros(0)",
+            "only the non-zero bins are used: padding or truncating zero bins changes nothing",
+            "hit_gt = np.bincount(gt_labels.ravel(order=order)[p1], minlength=n_gt % 1)[1:] if n_gt else np.zeros(0)",
+            "hit_gt = np.bincount(gt_labels.ravel(order=order)[p1], minlength=n_gt & 1)[1:] if n_gt else np.zeros(0)",
+            "hit_gt = np.bincount(gt_labels.ravel(order=order)[p1], minlength=n_gt * 1)[1:] if n_gt else np.zeros(0)",
+            "hit_gt = np.bincount(gt_labels.ravel(order=order)[p1], minlength=n_gt ** 1)[1:] if n_gt else np.zeros(0)",
+            "hit_gt = np.bincount(gt_labels.ravel(order=order)[p1], minlength=n_gt + 0)[1:] if n_gt else np.zeros(0)",
+            "hit_gt = np.bincount(gt_labels.ravel(order=order)[p1], minlength=n_gt + 1)[1:] if n_gt else np.zeros( 1)",
+            "hit_gt = np.bincount(gt_labels.ravel(order=order)[p1], minlength=n_gt + 2)[1:] if n_gt else np.zeros(0)",
+            "hit_gt = np.bincount(gt_labels.ravel(order=order)[p1], minlength=n_gt - 1)[1:] if n_gt else np.zeros(0)",
+            "hit_gt = np.bincount(gt_labels.ravel(order=order)[p1], minlength=n_gt // 1)[1:] if n_gt else np.zeros(0)",
+            "hit_gt = np.bincount(gt_labels.ravel(order=order)[p1], minlength=n_gt << 1)[1:] if n_gt else np.zeros(0)",
+            "hit_gt = np.bincount(gt_labels.ravel(order=order)[p1], minlength=n_gt >> 1)[1:] if n_gt else np.zeros(0)",
+            "hit_gt = np.bincount(gt_labels.ravel(order=order)[p1], minlength=n_gt ^ 1)[1:] if n_gt else np.zeros(0)",
+            "hit_gt = np.bincount(gt_labels.ravel(order=order)[p1], minlength=n_gt | 1)[1:] if n_gt else np.zeros(0)",
+        ),
+        *_same_line(
+            "np.bincount(pred_labels.ravel(order=order)[g1], minlength=n_pred + 1)[1:] if n_pred else np.zeros(0)",
+            "only the non-zero bins are used: padding or truncating zero bins changes nothing",
+            "np.bincount(pred_labels.ravel(order=order)[g1], minlength=n_pred % 1)[1:] if n_pred else np.zeros(0)",
+            "np.bincount(pred_labels.ravel(order=order)[g1], minlength=n_pred & 1)[1:] if n_pred else np.zeros(0)",
+            "np.bincount(pred_labels.ravel(order=order)[g1], minlength=n_pred * 1)[1:] if n_pred else np.zeros(0)",
+            "np.bincount(pred_labels.ravel(order=order)[g1], minlength=n_pred ** 1)[1:] if n_pred else np.zeros(0)",
+            "np.bincount(pred_labels.ravel(order=order)[g1], minlength=n_pred + 0)[1:] if n_pred else np.zeros(0)",
+            "np.bincount(pred_labels.ravel(order=order)[g1], minlength=n_pred + 1)[1:] if n_pred else np.zeros( 1)",
+            "np.bincount(pred_labels.ravel(order=order)[g1], minlength=n_pred + 2)[1:] if n_pred else np.zeros(0)",
+            "np.bincount(pred_labels.ravel(order=order)[g1], minlength=n_pred - 1)[1:] if n_pred else np.zeros(0)",
+            "np.bincount(pred_labels.ravel(order=order)[g1], minlength=n_pred // 1)[1:] if n_pred else np.zeros(0)",
+            "np.bincount(pred_labels.ravel(order=order)[g1], minlength=n_pred << 1)[1:] if n_pred else np.zeros(0)",
+            "np.bincount(pred_labels.ravel(order=order)[g1], minlength=n_pred >> 1)[1:] if n_pred else np.zeros(0)",
+            "np.bincount(pred_labels.ravel(order=order)[g1], minlength=n_pred ^ 1)[1:] if n_pred else np.zeros(0)",
+            "np.bincount(pred_labels.ravel(order=order)[g1], minlength=n_pred | 1)[1:] if n_pred else np.zeros(0)",
+        ),
+        *_same_line(
+            "if c.tp + c.fp + c.fn == 0:",
+            "counts are >= 0: an or of them is 0 exactly when all are",
+            "if c.tp + c.fp + c.fn <= 0:",
+            "if c.tp + c.fp | c.fn == 0:",
+            "if c.tp | c.fp + c.fn == 0:",
+        ),
+        *_same_line(
+            "if size_sum == 0:",
+            "a count is never negative",
+            "if size_sum <= 0:",
+        ),
+        *_same_line(
+            "if i == 0:",
+            "a count is never negative",
+            "if i <= 0:",
+        ),
+        *_same_line(
+            "union = int(np.count_nonzero(p | g))",
+            "on boolean arrays `+` is `|`",
+            "union = int(np.count_nonzero(p + g))",
+        ),
+        *_same_line(
+            "if union == 0:",
+            "a count is never negative",
+            "if union <= 0:",
+        ),
+        *_same_line(
+            "return int(np.count_nonzero(p & g)) / union",
+            "on boolean arrays `*` is `&`",
+            "return int(np.count_nonzero(p * g)) / union",
         ),
     ],
     "challenges/_topcow/scoring.py": [
