@@ -350,6 +350,132 @@ EQUIVALENTS: dict[str, list[Equivalent]] = {
             "return int(np.count_nonzero(p * g)) / union",
         ),
     ],
+    "graders/topology.py": [
+        # each checked by running the mutant against the original on random label maps
+        *_same_line(
+            "np.ascontiguousarray(mask, dtype=np.uint8), connectivity=26 if mask.ndim == 3 else 8",
+            "cc3d reads 26-connectivity on 2-D as 8; 1-D and 4-D inputs raise either way",
+            "np.ascontiguousarray(mask, dtype=np.uint8), connectivity=26 if mask.ndim <= 3 else 8",
+            "np.ascontiguousarray(mask, dtype=np.uint8), connectivity=26 if mask.ndim >= 3 else 8",
+        ),
+        *_same_line(
+            "for i, box in zip(*_boxes_of(idx, labels[tuple(idx.T)].astype(np.intp)), strict=True):",
+            "the zipped lists are built to equal lengths",
+            "for i, box in zip(*_boxes_of(idx, labels[tuple(idx.T)].astype(np.intp)), strict=False):",
+        ),
+        *_same_line(
+            "if axes is not None and inverse is not None:",
+            "inverse is None exactly when axes is None",
+            "if axes is not None or inverse is not None:",
+        ),
+        *_same_line(
+            "tprec = hits_p / n_p if n_p else 0.0",
+            "the other ratio is <= 1, so the fallback only changes a sum that still gives F1 0",
+            "tprec = hits_p / n_p if n_p else -1.0",
+        ),
+        *_same_line(
+            "tsens = hits_g / n_g if n_g else 0.0",
+            "the other ratio is <= 1, so the fallback only changes a sum that still gives F1 0",
+            "tsens = hits_g / n_g if n_g else -1.0",
+        ),
+        *_same_line(
+            "return 2.0 * tprec * tsens / (tprec + tsens) if tprec + tsens > 0 else 0.0",
+            "both ratios are >= 0; where exactly one is 0 the formula gives 0 too",
+            "return 2.0 * tprec * tsens / (tprec + tsens) if tprec * tsens > 0 else 0.0",
+            "return 2.0 * tprec * tsens / (tprec + tsens) if tprec + tsens != 0 else 0.0",
+        ),
+        *_same_line(
+            "return count_components(m, 26 if m.ndim == 3 else 8) if m.any() else 0",
+            "cc3d reads 26-connectivity on 2-D as 8; 1-D and 4-D inputs raise either way",
+            "return count_components(m, 26 if m.ndim >= 3 else 8) if m.any() else 0",
+        ),
+        *_same_line(
+            "if not p.any() or not g.any():",
+            "with one mask empty the ratio computed is 0 anyway",
+            "if not p.any() and not g.any():",
+        ),
+        *_same_line(
+            "for t, p in zip(y_true, y_pred, strict=True):",
+            "the lengths are checked equal just before",
+            "for t, p in zip(y_true, y_pred, strict=False):",
+        ),
+        *_same_line(
+            'if a.dtype.kind == "u" and a.dtype.itemsize <= 2:',
+            "only narrows which small unsigned dtypes take the counting path; the general path gives the same set",
+            'if a.dtype.kind == "u" and a.dtype.itemsize < 2:',
+            'if a.dtype.kind == "u" and a.dtype.itemsize <= 1:',
+            'if a.dtype.kind == "u" and a.dtype.itemsize <= 3:',
+            'if a.dtype.kind == "u" and a.dtype.itemsize == 2:',
+            'if a.dtype.kind > "u" and a.dtype.itemsize <= 2:',
+            'if a.dtype.kind >= "u" and a.dtype.itemsize <= 2:',
+            'if a.dtype.kind is "u" and a.dtype.itemsize <= 2:',
+        ),
+        *_same_line(
+            "return {int(v) for v in np.flatnonzero(np.bincount(a.ravel())) if v != 0}",
+            "flatnonzero indices are >= 0",
+            "return {int(v) for v in np.flatnonzero(np.bincount(a.ravel())) if v > 0}",
+        ),
+        *_same_line(
+            "keep = values > 0",
+            "the values come from nonzero_indices: never 0",
+            "keep = values > -1",
+            "keep = values >= 0",
+        ),
+        *_same_line(
+            "return {int(k): box for k, box in zip(*_boxes_of(idx[keep], values[keep]), strict=True)}",
+            "the zipped lists are built to equal lengths",
+            "return {int(k): box for k, box in zip(*_boxes_of(idx[keep], values[keep]), strict=False)}",
+        ),
+        *_same_line(
+            "if idx.size == 0:",
+            "a size is never negative; on empty input the general path returns the same empty result",
+            "if idx.size < 0:",
+            "if idx.size <= 0:",
+            "if idx.size == -1:",
+        ),
+        *_same_line(
+            "hi = np.full((len(uniq), idx.shape[1]), -1, dtype=np.intp)",
+            "any start <= 0 is overwritten by maximum.at with coordinates >= 0 (each group has a row)",
+            "hi = np.full((len(uniq), idx.shape[1]), - 0, dtype=np.intp)",
+            "hi = np.full((len(uniq), idx.shape[1]), - 2, dtype=np.intp)",
+            "hi = np.full((len(uniq), idx.shape[1]), not 1, dtype=np.intp)",
+            "hi = np.full((len(uniq), idx.shape[1]), ~1, dtype=np.intp)",
+        ),
+        *_same_line(
+            "tuple(slice(int(a), int(b) + 1) for a, b in zip(lo[k], hi[k], strict=True)) for k in range(len(uniq))",
+            "the zipped lists are built to equal lengths",
+            "tuple(slice(int(a), int(b) + 1) for a, b in zip(lo[k], hi[k], strict=False)) for k in range(len(uniq))",
+        ),
+        *_same_line(
+            "return ndimage.find_objects(mask.view(np.uint8))[0] if mask.any() else None",
+            "a 0/1 array gives a one-entry list",
+            "return ndimage.find_objects(mask.view(np.uint8))[ -1] if mask.any() else None",
+        ),
+        *_same_line(
+            "grown = enclosing_region(a.shape, [box], pad=1)",
+            "the label's own bounding box: every neighbour is already inside the pad-1 region",
+            "grown = enclosing_region(a.shape, [box], pad= 2)",
+        ),
+        *_same_line(
+            "if idx.size == 0:",
+            "a size is never negative; on empty input the general path returns the same empty result",
+            "if idx.size < 0:",
+            "if idx.size <= 0:",
+            "if idx.size == -1:",
+        ),
+        *_same_line(
+            "box = label_box(a, label, boxes) if boxes is not None else tuple(slice(0, n) for n in a.shape)",
+            "the label's own box or the whole array: the same median for any positive label",
+            "box = label_box(a, label, boxes) if boxes is None else tuple(slice(0, n) for n in a.shape)",
+            "box = label_box(a, label, boxes) if not boxes is not None else tuple(slice(0, n) for n in a.shape)",
+        ),
+        *_same_line(
+            "box = (slice(0, 0),) * pred.ndim",
+            "still an empty slice",
+            "box = (slice( -1, 0),) * pred.ndim",
+            "box = (slice( 1, 0),) * pred.ndim",
+        ),
+    ],
     "challenges/_topcow/scoring.py": [
         Equivalent(
             "float(outcome == o)", "float(outcome is o)", "both sides are the same interned string literals"
