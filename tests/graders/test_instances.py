@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from rexmle.graders import instances
@@ -114,3 +116,139 @@ def test_f1_at_thresholds() -> None:
 def test_shape_mismatch_is_an_error() -> None:
     with pytest.raises(ValueError, match="one shape"):
         image_counts(np.zeros((4, 4), np.uint16), np.zeros((4, 5), np.uint16))
+
+
+def test_an_image_of_no_pixels_has_no_cells() -> None:
+    # a 0 x 0 image: no label at all (the largest label is taken as 0), nothing to count
+    none = np.zeros((0, 0), np.int64)
+    assert image_counts(none, none) == MatchCounts(0, 0, (0,) * 5)
+
+
+def test_huge_label_values_are_renumbered_in_order() -> None:
+    # labels far beyond any look-up table (2**62): renumbered 1..n in the order of their values
+    mask = np.zeros((8, 8), np.int64)
+    mask[2:4, 2:4] = 2**62  # inside the 2-pixel frame (rows/cols 2..5 are inside)
+    mask[4:6, 4:6] = 1
+    mask[2, 5] = 5  # one pixel, still inside
+    mask[0:3, 6:8] = 70_000  # reaches into the frame: dropped
+    expected = np.zeros((8, 8), np.int32)
+    expected[2:4, 2:4] = 3  # values kept 1 < 5 < 2**62 -> 1, 2, 3 (three: an odd count)
+    expected[4:6, 4:6] = 1
+    expected[2, 5] = 2
+    relabelled, n = instances._relabel_without_border(mask)
+    assert n == 3
+    assert relabelled.tolist() == expected.tolist()
+    # without a frame 70_000 stays (1 < 5 < 70_000 < 2**62 -> 1..4) and the background stays 0
+    expected[0:3, 6:8] = 3
+    expected[2:4, 2:4] = 4
+    relabelled, n = instances._relabel_without_border(mask, 0)
+    assert n == 4
+    assert relabelled.tolist() == expected.tolist()
+    # the same mask as ground truth and prediction: three perfect matches
+    assert image_counts(mask, mask) == MatchCounts(3, 3, (3,) * 5)
+
+
+def test_background_inside_a_frame_filling_cell_is_no_cell() -> None:
+    # a ring cell fills the whole 2-pixel frame, so no background pixel lies in the frame; the
+    # background inside the ring is still no instance: one cell (label 4) remains
+    mask = np.full((8, 8), 9, np.uint16)
+    mask[2:6, 2:6] = 0
+    mask[3:5, 3:5] = 4
+    relabelled, n = instances._relabel_without_border(mask)
+    assert n == 1
+    assert relabelled.tolist() == (mask == 4).astype(int).tolist()
+    assert image_counts(mask, mask) == MatchCounts(1, 1, (1,) * 5)
+
+
+def test_a_one_pixel_cell_is_a_cell() -> None:
+    gt = np.zeros((10, 10), np.uint16)
+    gt[5, 5] = 3  # a single pixel: IoU 1 with the identical prediction
+    assert image_counts(gt, gt) == MatchCounts(1, 1, (1,) * 5)
+
+
+def test_tile_counts_without_border_removal() -> None:
+    gt = np.zeros((10, 10), np.uint16)
+    _box(gt, 1, 0, 2, 0, 3)  # touches the image's corner
+    _box(gt, 2, 4, 6, 4, 6)  # 2 pixels from every edge
+    # remove_border=False keeps the corner cell: two perfect matches; the default removes it
+    assert instances.tile_counts(gt, gt, remove_border=False) == MatchCounts(2, 2, (2,) * 5)
+    assert instances.tile_counts(gt, gt) == MatchCounts(1, 1, (1,) * 5)
+
+
+def test_many_cells() -> None:
+    # 8 x 9 = 72 cells of 2 x 2 pixels on a 4-pixel grid, none in the frame; identical prediction:
+    # 72 disjoint perfect matches (the overlap table has 73 * 73 entries)
+    gt = np.zeros((40, 40), np.uint16)
+    for i in range(8):
+        for j in range(9):
+            _box(gt, 1 + 9 * i + j, 3 + 4 * i, 5 + 4 * i, 2 + 4 * j, 4 + 4 * j)
+    assert image_counts(gt, gt) == MatchCounts(72, 72, (72,) * 5)
+    # each predicted cell loses its right column: 2 of 4 pixels, IoU 2 / 4 = 0.5 each
+    pred = gt.copy()
+    pred[:, 3::4] = 0
+    assert image_counts(gt, pred) == MatchCounts(72, 72, (72, 0, 0, 0, 0))
+
+
+def test_one_pixel_per_cell_uses_the_sparse_overlap_table() -> None:
+    # 20 x 20 pixels, each its own cell, no frame removed: 400 cells; (400 + 1)**2 table entries
+    # exceed 4 * 400 + 65536, so the overlaps come from np.unique on the pair keys
+    gt = np.arange(1, 401, dtype=np.int32).reshape(20, 20)
+    assert instances.tile_counts(gt, gt, remove_border=False) == MatchCounts(400, 400, (400,) * 5)
+    # prediction: horizontal dominoes (200 cells of 2 pixels); each pixel has IoU 1 / 2 with its
+    # domino, each domino can take one of its two pixels: TP 200 at 0.5, none above
+    dominoes = (np.arange(400, dtype=np.int32) // 2 + 1).reshape(20, 20)
+    assert instances.tile_counts(gt, dominoes, remove_border=False) == MatchCounts(
+        400, 200, (200, 0, 0, 0, 0)
+    )
+
+
+def test_background_is_never_matched() -> None:
+    # a big true cell (16 x 16 = 256 px, rows/cols 2..17) and a 1-pixel predicted cell inside it:
+    # IoU 1 / 256, no match. (The cell against the predicted background, 399 px, would have
+    # IoU 255 / (256 + 399 - 255) = 0.6375, but background is no instance.)
+    big = _box(np.zeros((20, 20), np.uint16), 1, 2, 18, 2, 18)
+    dot = np.zeros((20, 20), np.uint16)
+    dot[9, 9] = 1
+    assert image_counts(big, dot) == MatchCounts(1, 1, (0,) * 5)
+    assert image_counts(dot, big) == MatchCounts(1, 1, (0,) * 5)
+
+
+def test_images_must_be_2d_of_one_shape() -> None:
+    with pytest.raises(ValueError, match="one shape"):
+        image_counts(np.zeros((4, 5), np.uint16), np.zeros((4, 4), np.uint16))
+    with pytest.raises(ValueError, match="one shape"):
+        image_counts(np.zeros((2, 4, 4), np.uint16), np.zeros((2, 4, 4), np.uint16))
+    with pytest.raises(ValueError, match="one shape"):
+        image_counts(np.zeros(4, np.uint16), np.zeros(4, np.uint16))
+
+
+def test_match_counts_add_and_are_frozen() -> None:
+    total = MatchCounts(1, 2, (1, 0)) + MatchCounts(3, 4, (2, 1))
+    assert total == MatchCounts(4, 6, (3, 1))
+    with pytest.raises(ValueError):  # one TP per threshold on both sides
+        MatchCounts(1, 1, (1,)) + MatchCounts(1, 1, (1, 1))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        total.n_true = 0
+
+
+def test_official_constants() -> None:
+    # the official code: 2-pixel boundary, 2000-pixel tiles from 25e6 pixels on
+    assert instances.BORDER == 2
+    assert instances.TILE == 2000
+    assert instances.LARGE_IMAGE_PIXELS == 25_000_000
+    assert instances.THRESHOLDS == ALL
+
+
+def test_tiles_start_at_the_origin_and_count_one_sided_tiles() -> None:
+    # 60 x 60 = 3600 >= 2500 pixels with the limits shrunk 100x: 3 x 3 tiles of 20 x 20
+    gt = np.zeros((60, 60), np.uint16)
+    _box(gt, 1, 2, 5, 2, 5)  # rows/cols 2..4 of tile (0, 0): just inside its frame
+    _box(gt, 2, 25, 30, 25, 30)  # inside tile (1, 1), which has no predicted pixel
+    _box(gt, 3, 45, 50, 17, 23)  # cut by the tile line x = 20: a border cell of both tiles
+    pred = gt.astype(np.int32)
+    pred[pred == 2] = 0
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(instances, "TILE", 20)
+        mp.setattr(instances, "LARGE_IMAGE_PIXELS", 2500)
+        # true cells 1 and 2 (a miss), predicted cell 1 (cell 3 is cut): TP 1
+        assert image_counts(gt, pred) == MatchCounts(2, 1, (1,) * 5)
