@@ -711,6 +711,34 @@ EQUIVALENTS: dict[str, list[Equivalent]] = {
             "top = int(flat.max()) if flat.size else 1",
         ),
     ],
+    "rexmle/ranking.py": [
+        *_same_line(
+            'elif directions[m] == "higher_better":',
+            "on the two direction literals `<=` and `is` agree with `==`",
+            'elif directions[m] <= "higher_better":',
+            'elif directions[m] is "higher_better":',
+        ),
+    ],
+    "rexmle/report/stats.py": [
+        Equivalent("if x.size < 2:", "if x.size < 1:", "numpy's sample sd of one value is NaN too"),
+        *_same_line(
+            'direction == "higher_better" else',
+            "on the two direction literals `<=` and `is` agree with `==`",
+            'direction <= "higher_better" else',
+            'direction is "higher_better" else',
+        ),
+    ],
+    "graders/correlation.py": [
+        Equivalent("np.ptp(p) == 0", "np.ptp(p) <= 0", "a peak-to-peak range is never negative"),
+        Equivalent("np.ptp(t) == 0", "np.ptp(t) <= 0", "a peak-to-peak range is never negative"),
+    ],
+    "graders/coco.py": [
+        Equivalent(
+            "zip(STAT_NAMES, stats, strict=True)",
+            "strict=False",
+            "COCOeval always gives the 12 statistics STAT_NAMES names",
+        ),
+    ],
     "challenges/_topcow/scoring.py": [
         Equivalent(
             "float(outcome == o)", "float(outcome is o)", "both sides are the same interned string literals"

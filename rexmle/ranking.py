@@ -57,8 +57,7 @@ def rank_against(
         column = leaderboard[m].astype(float)
         if math.isnan(value):
             better = n  # a NaN ranks last
-        # equivalent mutants: <= and `is` (on the two direction literals they agree with ==)
-        elif directions[m] == "higher_better":  # pragma: no mutate
+        elif directions[m] == "higher_better":
             better = int((column > value).sum())
         else:
             better = int((column < value).sum())
