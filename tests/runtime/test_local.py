@@ -97,3 +97,22 @@ def test_without_namespaces_the_run_says_so_and_gets_a_copy(
     master = {p.stat().st_ino for p in (prepared / "public").rglob("*") if p.is_file()}
     data_files = [f for f in report["files"] if f["path"].startswith(report["handed"]["REXMLE_DATA_DIR"])]
     assert data_files and not {f["ino"] for f in data_files} & master
+
+
+def test_the_shared_stack_is_shown_read_only(
+    home: Path, prepared: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An agent venv layered on the shared imaging stack sees the stack, but cannot write into it
+    (it would poison every later run of every agent): the probe tries every mount point."""
+    stack = tmp_path / "agents" / "_stacks" / "imaging-test" / "site-packages"
+    stack.mkdir(parents=True)
+    (stack / "torch.py").write_text("# stands in for the stack\n")
+    monkeypatch.setattr("rexmle.runtime.local.stack_paths", lambda _venv: [stack])
+    spec = runs.make_spec("isles22", "probe", synthetic=True, seed=7)
+    result = runs.execute(spec, force=True)
+    assert result.valid and result.isolation == "namespace"
+    report = json.loads((RunDir(runs.run_dir(spec)).sandbox / "logs" / "probe.json").read_text())
+    assert str(stack) in report["mounts"], report["mounts"]
+    assert str(stack) not in report["written"]
+    assert report["written"], "the probe could write nowhere: its check proves nothing"
+    assert sorted(p.name for p in stack.iterdir()) == ["torch.py"]
