@@ -96,18 +96,13 @@ def lncc_map(x: Image, y: Image, window: int = LNCC_WINDOW) -> npt.NDArray[np.fl
     cov = n * _window_sums(a * b, window) - sa * sb
     # relative tolerance for float inputs, where the subtraction can leave rounding residue
     # (~1e-16 of the window's energy) while any real variance is many orders above 1e-12
-    # equivalent mutants: the tolerance's scale moved within that gap (a*a -> a+a, 1.0 -> 2.0, ...)
-    flat_a = va <= 1e-12 * np.maximum(1.0, n * _window_sums(a * a, window))  # pragma: no mutate
-    # equivalent mutants: as on the line above
-    flat_b = vb <= 1e-12 * np.maximum(1.0, n * _window_sums(b * b, window))  # pragma: no mutate
+    flat_a = va <= 1e-12 * np.maximum(1.0, n * _window_sums(a * a, window))
+    flat_b = vb <= 1e-12 * np.maximum(1.0, n * _window_sums(b * b, window))
     rho = np.zeros_like(va)
-    # equivalent mutant: & -> * (the same on boolean arrays)
-    both = ~flat_a & ~flat_b  # pragma: no mutate
+    both = ~flat_a & ~flat_b
     rho[both] = cov[both] / np.sqrt(va[both] * vb[both])
-    # equivalent mutants: & -> * (boolean arrays) and 1.0 -> 2.0 (clipped to 1 below)
-    rho[flat_a & flat_b] = 1.0  # pragma: no mutate
-    # equivalent mutants: wider bounds (a correlation is in [-1, 1] up to rounding)
-    return np.clip(rho, -1.0, 1.0)  # pragma: no mutate
+    rho[flat_a & flat_b] = 1.0
+    return np.clip(rho, -1.0, 1.0)
 
 
 def lncc(x: Image, y: Image, window: int = LNCC_WINDOW) -> float:

@@ -50,8 +50,7 @@ def _inside(path: Path, root: Path) -> bool:
 
 def resolve_member(submission_dir: Path, rel: str, what: str) -> Path:
     """Resolve a path written in the CSV, refusing anything that leaves the submission dir."""
-    # equivalent mutant: `is not` (str.strip returns the same object when there is nothing to strip)
-    if not rel or rel.strip() != rel:  # pragma: no mutate
+    if not rel or rel.strip() != rel:
         raise InvalidSubmission(f"{what}: empty path or surrounding whitespace: {rel!r}")
     if "\x00" in rel or os.path.isabs(rel) or rel.startswith("~"):
         raise InvalidSubmission(f"{what}: path must be relative to the submission folder: {rel!r}")
@@ -98,8 +97,7 @@ def read_submission(
             for fields in reader:
                 if not fields:  # a blank line, as csv.DictReader skips it
                     continue
-                # equivalent mutants: == and `is` (checked at every row, so >= first holds at ==)
-                if len(raw_rows) >= cap:  # pragma: no mutate
+                if len(raw_rows) >= cap:
                     raise InvalidSubmission(
                         f"{SUBMISSION_CSV} has far more rows than the {len(expected)} test case(s)"
                     )
@@ -116,8 +114,7 @@ def read_submission(
     extra_cols = [c for c in header if c not in fmt.columns]
     if extra_cols:
         raise InvalidSubmission(f"{SUBMISSION_CSV} has unexpected column(s) {', '.join(extra_cols)}")
-    # equivalent mutants: < (a set is never longer than its list) and `is not` (small ints are shared)
-    if len(set(header)) != len(header):  # pragma: no mutate
+    if len(set(header)) != len(header):
         raise InvalidSubmission(f"{SUBMISSION_CSV} repeats a column name")
     if not raw_rows:
         raise InvalidSubmission(f"{SUBMISSION_CSV} has no rows")
@@ -127,8 +124,7 @@ def read_submission(
             raise InvalidSubmission(f"{SUBMISSION_CSV} line {line}: more fields than columns")
         rows.append({col: (fields[k].strip() if k < len(fields) else "") for k, col in enumerate(header)})
     out: dict[str, dict[str, Any]] = {}
-    # equivalent mutant: strict=False (the two lists have equal lengths by construction)
-    for (line, _fields), row in zip(raw_rows, rows, strict=True):  # pragma: no mutate
+    for (line, _fields), row in zip(raw_rows, rows, strict=True):
         case_id = row[fmt.id_column]
         if not case_id:
             raise InvalidSubmission(f"{SUBMISSION_CSV} line {line}: empty {fmt.id_column}")
@@ -138,8 +134,7 @@ def read_submission(
     missing = sorted(expected - set(out))
     if missing:
         raise InvalidSubmission(f"missing {len(missing)} of {len(expected)} test case(s): {_some(missing)}")
-    # equivalent mutant: ^ (no expected id is missing by now, so the symmetric difference is the same)
-    extra = sorted(set(out) - expected)  # pragma: no mutate
+    extra = sorted(set(out) - expected)
     if extra:
         raise InvalidSubmission(f"unknown case id(s) not in the test set: {_some(extra)}")
     for row in rows:

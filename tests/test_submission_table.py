@@ -208,6 +208,15 @@ def test_rows_past_the_test_set_are_refused_at_the_allowance(sub: Path) -> None:
     assert reason(sub) == "submission.csv has far more rows than the 2 test case(s)"
 
 
+def test_the_row_allowance_holds_for_a_large_test_set(sub: Path) -> None:
+    """200 cases: the cap is 300 rows, a number CPython does not share between int objects (only
+    -5..256 are cached), so the cap is a comparison of values, not of identities."""
+    ids = [f"c{i}" for i in range(200)]
+    rows = "".join(f"c{i},p/a.nii.gz,1\n" for i in range(200 + EXTRA_ROWS_READ + 1))
+    write(sub, "case_id,mask,score\n" + rows)
+    assert reason(sub, ids) == "submission.csv has far more rows than the 200 test case(s)"
+
+
 def test_resolve_member_refuses_blank_and_padded_paths(sub: Path) -> None:
     for rel, why in [
         ("", "empty path or surrounding whitespace: ''"),

@@ -145,3 +145,56 @@ def test_float_rounding_residue_is_flat_and_tiny_real_variance_is_not() -> None:
     assert lncc(flat, other_flat) == 1.0
     ramp = np.arange(121, dtype=np.float64).reshape(11, 11) * 1e-3  # small but real structure
     assert lncc(ramp, ramp) == pytest.approx(1.0) and lncc(flat, ramp) == 0.0
+
+
+#: the 11 x 11 ramp 0..120 row by row; against a single spike of height h at its (0, 0) corner the
+#: one window's correlation is cov / sqrt(va * vr) with (n = 121, sums over the window)
+#: cov = n * 0 - h * 7260, va = n h^2 - h^2 = 120 h^2, vr = n * 583220 - 7260^2 = 17862020,
+#: so rho = -7260 / sqrt(120 * 17862020) = -0.156812512 whatever h is
+RAMP = np.arange(121, dtype=np.float64).reshape(11, 11)
+SPIKE_RHO = -7260 / math.sqrt(120 * 17862020)
+
+
+def spike(height: float, base: float = 0.0) -> np.ndarray:
+    img = np.full((11, 11), base)
+    img[0, 0] += height
+    return img
+
+
+def test_the_flat_tolerance_on_a_windows_variance() -> None:
+    """A window is flat when n^2 var <= 1e-12 * max(1, n * sum(x^2)): below 1e-12 of its energy,
+    and below an absolute 1e-12 for near-zero windows. Both sides of each bound are pinned."""
+    # spikes on zero: n^2 var = 120 h^2 and n sum(x^2) = 121 h^2 < 1, so the absolute bound decides
+    assert lncc(spike(1e-7), RAMP) == pytest.approx(SPIKE_RHO)  # 1.2e-12 > 1e-12: structure
+    assert lncc(RAMP, spike(1e-7)) == pytest.approx(SPIKE_RHO)
+    assert lncc(spike(5e-8), RAMP) == 0.0  # 3e-13 <= 1e-12: flat, against structure -> 0
+    assert lncc(RAMP, spike(5e-8)) == 0.0
+    # the bound is inclusive: this height (found by a search over neighbouring floats) makes the
+    # window arithmetic give n^2 var == 1e-12 exactly
+    at_bound = 9.128709291752768e-08
+    assert lncc(spike(at_bound), RAMP) == 0.0 and lncc(RAMP, spike(at_bound)) == 0.0
+    # on a base of 1: n sum(x^2) ~ 121^2 = 14641, so the bound is ~1.46e-8; a 3.5e-6 bump gives
+    # n^2 var ~ 120 * 1.2e-11 = 1.5e-9: flat (relative to the energy, not to an absolute floor)
+    assert lncc(spike(3.5e-6, base=1.0), RAMP) == 0.0
+    assert lncc(RAMP, spike(3.5e-6, base=1.0)) == 0.0
+    # ...and a 3.5e-5 bump gives 1.5e-7, above it: structure
+    assert lncc(spike(3.5e-5, base=1.0), RAMP) == pytest.approx(SPIKE_RHO, rel=1e-6)
+
+
+def test_float_rounding_residue_of_large_flat_windows_is_flat() -> None:
+    """Flat windows whose sums leave a positive residue far above an absolute 1e-12 but far
+    below 1e-12 of the window's energy (residues measured with this module's window sums:
+    100.3 -> 1.2e-7, 1000.7 -> 3.8e-6, 1e6 + 0.1 -> 12; bounds 1.5e-4, 0.0147, 14641)."""
+    flat = {c: np.full((11, 11), c) for c in (100.3, 1000.7, 1e6 + 0.1)}
+    assert lncc(flat[1000.7], flat[100.3]) == 1.0  # both flat
+    assert lncc(flat[100.3], flat[1000.7]) == 1.0
+    assert lncc(flat[1e6 + 0.1], flat[1000.7]) == 1.0
+    assert lncc(flat[1000.7], flat[1e6 + 0.1]) == 1.0
+
+
+def test_rounding_past_plus_or_minus_one_is_clipped() -> None:
+    """A ramp of step 0.001 against 3x it on an offset of 1000: exactly (anti)correlated, but the
+    window sums round the raw ratio to 1 + 1.2e-7 (and -1 - 1.2e-7): reported as exactly 1 (-1)."""
+    a = np.arange(9, dtype=np.float64).reshape(3, 3) * 1e-3
+    assert lncc(3 * a + 1000, a, window=3) == 1.0
+    assert lncc(-3 * a + 1000, a, window=3) == -1.0
