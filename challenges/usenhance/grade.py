@@ -46,7 +46,8 @@ def load_gray(path: Path, what: str, size: tuple[int, int] | None = None) -> npt
                 )
             gray = img if img.mode == "L" else img.convert("L")
             return np.asarray(gray, dtype=np.uint8).copy()
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+    # SyntaxError: Pillow's "broken PNG file" when a chunk breaks while the pixels are decoded
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
         raise InvalidSubmission(f"{what}: {path.name} is not a readable PNG ({type(exc).__name__})") from None
 
 
