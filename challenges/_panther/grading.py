@@ -2,8 +2,9 @@
 ``Evaluation/evaluate_local.py``) computes it with DeepMind's ``surface-distance``:
 
 - a prediction is binary: its values are {0}, {1} or {0, 1}, or any two values one of which is 0
-  (then foreground is the non-zero one); anything else is refused. It must lie on the test
-  image's grid (the organisers refuse another shape or spacing);
+  (then foreground is the non-zero one); anything else is refused, and so is a value above 255
+  (labels are read as 8-bit integers; the organisers would binarise it: description.md says so).
+  It must lie on the test image's grid (the organisers refuse another shape or spacing);
 - the ground truth is the tumour (label 1 of the released 0/1/2 maps; pancreas is not scored);
 - a prediction that is all background or all foreground scores Dice 0, surface Dice 0, and HD95
   = MASD = the image diagonal ``|shape * spacing|``, with a predicted volume of 0;
