@@ -14,18 +14,24 @@ can run beside other work, and two runs on different modules do not meet; only t
 is shared, and each module's entry is merged into it as it finishes.
 Usage: python bench/mutate.py [MODULE ...]   (default: every target)
        python bench/mutate.py --reclassify [MODULE ...]   (apply EQUIVALENTS to recorded survivors)
+       python bench/mutate.py --check   (CI: every record current and >= THRESHOLD; changed targets rerun)
 """
 
 from __future__ import annotations
 
 import ast
+import contextlib
+import fcntl
+import hashlib
 import json
+import math
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -38,6 +44,7 @@ TARGETS: dict[str, str] = {
     "rexmle/ranking.py": "tests/test_ranking.py",
     "rexmle/report/stats.py": "tests/report/test_stats.py",
     "rexmle/submission.py": "tests/test_submission_table.py",
+    "rexmle/grading.py": "tests/test_grading_unit.py",
     "graders/image_quality.py": "tests/graders/test_image_quality.py",
     "graders/correlation.py": "tests/graders/test_correlation.py",
     "graders/boxes.py": "tests/graders/test_boxes.py",
@@ -51,6 +58,18 @@ TARGETS: dict[str, str] = {
     "graders/topology.py": "tests/graders/test_topology.py",
     # challenges' scoring code, against their fast unit tests (the end-to-end ones prepare data)
     "challenges/_topcow/scoring.py": "tests/challenges/test_topcow_scoring.py",
+    "challenges/_topcow/grading.py": "tests/challenges/test_topcow_grading.py",
+    "challenges/_topbrain/scoring.py": "tests/challenges/test_topbrain_scoring.py",
+    "challenges/_topbrain/grading.py": "tests/challenges/test_topbrain_scoring.py",
+    "challenges/_panther/grading.py": "tests/challenges/test_panther_scoring.py",
+    "challenges/_puma/grading.py": "tests/challenges/test_puma_scoring.py",
+    "challenges/isles22/grade.py": "tests/challenges/test_isles22_scoring.py",
+    "challenges/seg_a/grade.py": "tests/challenges/test_seg_a_scoring.py",
+    "challenges/neurips-cellseg/grade.py": "tests/challenges/test_neurips_cellseg_scoring.py",
+    "challenges/ravir/grade.py": "tests/challenges/test_ravir_scoring.py",
+    "challenges/dentex/grade.py": "tests/challenges/test_dentex_scoring.py",
+    "challenges/ldct-iqa/grade.py": "tests/challenges/test_ldct_iqa_scoring.py",
+    "challenges/usenhance/grade.py": "tests/challenges/test_usenhance_scoring.py",
 }
 
 
@@ -739,6 +758,214 @@ EQUIVALENTS: dict[str, list[Equivalent]] = {
             "COCOeval always gives the 12 statistics STAT_NAMES names",
         ),
     ],
+    "graders/boxes.py": [
+        Equivalent("@classmethod", "", "pydantic makes a field validator a classmethod itself"),
+        Equivalent(
+            "zip(self.location, self.size, strict=True)", "strict=False", "both are 3-tuples, by the model"
+        ),
+        Equivalent(
+            "zip(self.intervals, self.size, strict=True)",
+            "strict=False",
+            "three intervals for three sizes, always",
+        ),
+        Equivalent("zip(a, b, strict=True)", "strict=False", "two boxes of three intervals each"),
+        Equivalent("v = 1", "v = 2", "every volume doubled: each IoU is a ratio of two volumes, unchanged"),
+        *_same_line(
+            "return inter / union if union else 0.0",
+            "the empty union is unreachable: a box of positive size has a non-empty shell at any ratio,"
+            " since its core shrinks by at least one voxel per side",
+            "else -1.0",
+            "else 1.0",
+        ),
+        Equivalent(
+            "boundary_iou(a, b, 0.5)",
+            "boundary_iou(a, b, 1.5)",
+            "any ratio >= 0.5 leaves an empty core, so the shell is the whole box",
+        ),
+    ],
+    "graders/image_quality.py": [
+        Equivalent("both = ~flat_a & ~flat_b", "both = ~flat_a * ~flat_b", "`*` is `&` on boolean arrays"),
+        Equivalent("rho[flat_a & flat_b] = 1.0", "rho[flat_a * flat_b]", "`*` is `&` on boolean arrays"),
+        Equivalent("rho[flat_a & flat_b] = 1.0", "= 2.0", "the map is clipped to [-1, 1] on return"),
+    ],
+    "rexmle/submission.py": [
+        Equivalent(
+            "rel.strip() != rel",
+            "rel.strip() is not rel",
+            "str.strip returns the very same object when there is nothing to strip, a new one otherwise",
+        ),
+        Equivalent(
+            "if len(raw_rows) >= cap:",
+            "if len(raw_rows) == cap:",
+            "checked before every append, so `>=` first holds at `==`",
+        ),
+        *_same_line(
+            "if len(set(header)) != len(header):",
+            "a set is never longer than its list; equal lengths mean distinct names all among the"
+            " format's few columns (fewer than 257), whose ints CPython shares",
+            "if len(set(header)) < len(header):",
+            "if len(set(header)) is not len(header):",
+        ),
+        Equivalent(
+            "zip(raw_rows, rows, strict=True)", "strict=False", "rows is built from raw_rows, one row each"
+        ),
+        Equivalent(
+            "extra = sorted(set(out) - expected)",
+            "extra = sorted(set(out) ^ expected)",
+            "no expected id is missing by then, so the symmetric difference is the difference",
+        ),
+    ],
+    "challenges/_panther/grading.py": [
+        *_same_line(
+            "minlength=256",
+            "minlength only pads the counts with zero bins, which flatnonzero drops",
+            "minlength= 255",
+            "minlength= 257",
+        ),
+        Equivalent(
+            "if set(values) <= {0, 1}:",
+            "if set(values) < {0, 1}:",
+            "they differ only at exactly {0, 1}, which then takes `arr > 0`: the same mask as `arr == 1`",
+        ),
+        Equivalent(
+            "if len(values) == 2 and values[0] == 0:",
+            "len(values) <= 2 and",
+            "0 or 1 values: {}, {0}, {1} took the branch before; any other single value is >= 2 and fails"
+            " `values[0] == 0` alike",
+        ),
+        Equivalent(
+            "if len(values) == 2 and values[0] == 0:",
+            "values[0] <= 0",
+            "flatnonzero indices are never negative",
+        ),
+        Equivalent("return arr == 1", "return arr >= 1", "this branch sees only values within {0, 1}"),
+        *_same_line(
+            "return arr > 0",
+            "this branch sees only {0, v} with v >= 2 (v = 1 took the branch before), in uint8",
+            "return arr > 1",
+            "return arr != 0",
+        ),
+    ],
+    "challenges/_topbrain/scoring.py": [
+        Equivalent(
+            "float(outcome == o)",
+            "float(outcome is o)",
+            "detection outcomes and OUTCOMES are the same interned string literals",
+        ),
+        Equivalent(
+            "with_cldice=False,",
+            "with_cldice=True,",
+            "adds only the merged-mask clDice, which the case row never reads (label maps are 3-D)",
+        ),
+    ],
+    "challenges/isles22/grade.py": [
+        Equivalent(
+            "else data != 0", "else data > 0", "runs only after `lo < 0` was refused: the integers are >= 0"
+        ),
+        Equivalent(
+            "data.dtype.itemsize == 1", "data.dtype.itemsize <= 1", "a numpy integer's itemsize is at least 1"
+        ),
+        Equivalent("bad = fg & (data != 1)", "bad = fg * (data != 1)", "`*` is `&` on boolean arrays"),
+        Equivalent(
+            'if data.dtype.kind == "b":',
+            'if data.dtype.kind <= "b":',
+            'only the kinds b, i, u, f pass the check before, and of those only "b" sorts at or below "b"',
+        ),
+    ],
+    "challenges/seg_a/grade.py": [
+        Equivalent(
+            "return mask > 0", "return mask != 0", "read_label_map gives uint8 labels 0 and 1: never negative"
+        ),
+    ],
+    "challenges/_puma/grading.py": [
+        *_same_line(
+            "16 * SHAPE[0] * SHAPE[1]",
+            "SHAPE is (1024, 1024): either axis gives the same cap",
+            "16 * SHAPE[ 1] * SHAPE[1]",
+            "16 * SHAPE[ -1] * SHAPE[1]",
+            "16 * SHAPE[0] * SHAPE[ 0]",
+        ),
+        Equivalent("np.count_nonzero(g & p)", "np.count_nonzero(g * p)", "`*` is `&` on boolean masks"),
+        *_same_line(
+            "if arr.ndim != 2:",
+            "unreachable: the array is a resize to 1024 x 1024 of an accepted single-channel mode, so 2-D",
+            "if arr.ndim > 2:",
+            "if arr.ndim < 2:",
+        ),
+    ],
+    "challenges/ravir/grade.py": [
+        Equivalent(
+            "out[arr == raw] = cid",
+            "out[arr >= raw] = cid",
+            "keys run in increasing order with non-decreasing class ids and every value is a key: the last"
+            " write to a pixel of value v is v's own class",
+        ),
+        Equivalent(
+            'if im.format != "PNG":',
+            'im.format is not "PNG"',
+            "Pillow's format name and the literal are the same interned string",
+        ),
+        Equivalent(
+            "if arr.dtype == np.bool_:",
+            "if arr.dtype <= np.bool_:",
+            "dtype `<=` is 'casts safely to': only bool casts safely to bool",
+        ),
+    ],
+    "challenges/neurips-cellseg/grade.py": [
+        Equivalent(
+            "if arr.dtype == np.bool_:",
+            "if arr.dtype <= np.bool_:",
+            "dtype `<=` is 'casts safely to': only bool casts safely to bool",
+        ),
+        *_same_line(
+            "if len(im.getbands()) > 1 else ()",
+            "a Pillow image has at least one band, and a band axis of 1 is squeezed away",
+            "if len(im.getbands()) >= 1 else ()",
+            "if len(im.getbands()) > 0 else ()",
+            "if len(im.getbands()) != 1 else ()",
+        ),
+        Equivalent("arr.dtype.itemsize <= 2", "arr.dtype.itemsize <= 3", "no unsigned dtype has 3 bytes"),
+        Equivalent(
+            '(arr.dtype.kind == "u" and',
+            '(arr.dtype.kind >= "u" and',
+            'only the kinds i, u and f reach the line, and none sorts above "u"',
+        ),
+        Equivalent(
+            '(arr.dtype.kind == "u" and',
+            '(arr.dtype.kind is "u" and',
+            "numpy's kind 'u' is the interned one-letter string in CPython (not a language guarantee:"
+            " the `is` mutants of 'f' and 'i' are killed)",
+        ),
+        Equivalent(
+            'if arr.dtype.kind == "f":',
+            'if arr.dtype.kind >= "f":',
+            "adds only the kinds i and u, whose values pass the float test unchanged (finite, and round"
+            " is the identity)",
+        ),
+    ],
+    "challenges/usenhance/grade.py": [
+        Equivalent(
+            'gray = img if img.mode == "L"',
+            'img.mode <= "L"',
+            "of the modes that reach the line (L, LA, RGB, RGBA, P) only L sorts at or below L",
+        ),
+        *_same_line(
+            'gray = img if img.mode == "L"',
+            "an L image then goes through convert('L'), which Pillow answers with an identical copy",
+            'img.mode < "L"',
+            'img.mode is "L"',
+        ),
+        Equivalent(
+            "if pred.shape != gt.shape:",
+            "pred.shape is not gt.shape",
+            "resizing a 2-D uint8 image to its own size returns an identical copy",
+        ),
+        Equivalent(
+            'if img.format != "PNG":',
+            'img.format is not "PNG"',
+            "Pillow's format name and the literal are the same interned string",
+        ),
+    ],
     "challenges/_topcow/scoring.py": [
         Equivalent(
             "float(outcome == o)", "float(outcome is o)", "both sides are the same interned string literals"
@@ -810,7 +1037,8 @@ def _equivalent(module: str, diff: str) -> Equivalent | None:
     old = [ln[1:] for ln in diff.splitlines() if re.match(r"^-[^-]", ln)]
     new = [ln[1:] for ln in diff.splitlines() if re.match(r"^\+[^+]", ln)]
     for eq in EQUIVALENTS.get(module, []):
-        if any(eq.source in o for o in old) and any(eq.mutant in n for n in new):
+        # an empty ``mutant`` names the mutant that deletes the line (a removed decorator)
+        if any(eq.source in o for o in old) and (any(eq.mutant in n for n in new) or not (eq.mutant or new)):
             return eq
     return None
 
@@ -896,6 +1124,7 @@ def mutate(module: str, tests: str) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         tree = _copy_tree(folder / "tree")
+        mutated_code = fingerprint(module, tests, tree)  # of the code mutated, whatever is edited meanwhile
         cfg, db = _config(module, tests, folder, tree), folder / "session.sqlite"
         bin_dir = Path(PY).parent
         _run(tree, str(bin_dir / "cosmic-ray"), "init", str(cfg), str(db))
@@ -929,6 +1158,7 @@ def mutate(module: str, tests: str) -> dict[str, Any]:
     scored = killed + len(survived)
     return {
         "tests": tests,
+        "fingerprint": mutated_code,
         "mutants": len(outcomes),
         "killed": killed,
         "survived": len(survived),
@@ -950,27 +1180,119 @@ def mutate(module: str, tests: str) -> dict[str, Any]:
     }
 
 
+#: the score a target must keep (equivalents excluded), as the issue that set up mutation testing asks
+THRESHOLD = 0.95
+#: the most seconds of mutation ``--check`` runs for targets changed since they were recorded (by
+#: their last recorded durations); more than that is a failure that asks for ``make mutate``
+CHECK_BUDGET_S = 900.0
+
+
+def _code(path: Path) -> str:
+    """A Python file's code without its docstrings, comments and layout (``ast.dump`` keeps no
+    line numbers): what a mutant and a test can depend on."""
+    tree = ast.parse(path.read_text())
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (
+            isinstance(node, ast.Module | ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+            and isinstance(body, list)
+            and body
+            and isinstance(body[0], ast.Expr)
+            and isinstance(body[0].value, ast.Constant)
+            and isinstance(body[0].value.value, str)
+        ):
+            body[0].value.value = ""
+    return ast.dump(tree)
+
+
+def fingerprint(module: str, tests: str, root: Path | None = None) -> str:
+    """What a recorded result depends on: the code of the module and of its tests. Another
+    fingerprint means the record no longer describes the code; an edit to a docstring, a comment
+    or the layout keeps it."""
+    digest = hashlib.sha256()
+    for rel in (module, *tests.split()):
+        digest.update(f"{rel}\0{_code((root or ROOT) / rel)}\0".encode())
+    return digest.hexdigest()[:16]
+
+
+def _fingerprint_or_none(module: str) -> str | None:
+    """The target's fingerprint, or None when its module or a test file is missing (never current)."""
+    try:
+        return fingerprint(module, TARGETS[module])
+    except OSError:
+        return None
+
+
+def check() -> int:
+    """CI's mutation gate: every target is recorded for its current code with a score of at least
+    :data:`THRESHOLD`. Targets whose module or tests changed since their record (or never ran) are
+    mutated now, if their last durations fit :data:`CHECK_BUDGET_S`; their results are printed,
+    not written (the record is the committed one)."""
+    recorded = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
+    stale = [m for m in TARGETS if recorded.get(m, {}).get("fingerprint") != _fingerprint_or_none(m)]
+    cost = sum(float(recorded.get(m, {}).get("seconds", math.inf)) for m in stale)  # never run: unknown
+    if cost > CHECK_BUDGET_S:
+        print(
+            f"mutation records are stale for {len(stale)} target(s) ({', '.join(stale)}), about {cost:.0f} s"
+            f" of mutation (over CI's {CHECK_BUDGET_S:.0f} s): run `make mutate` and commit bench/mutation.json"
+        )
+        return 1
+    failed = []
+    for module in TARGETS:
+        if module in stale:
+            print(f"{module}: changed since its record: mutating it now ...", flush=True)
+            r = mutate(module, TARGETS[module])
+        else:
+            r = recorded[module]
+        score = r["score"]
+        ok = score is not None and score >= THRESHOLD
+        print(
+            f"  {'ok  ' if ok else 'FAIL'} {module}: score {score} ({r['killed']} killed, {r['survived']} survived)"
+        )
+        for s in r["survivors"]:
+            print(f"       survivor line {s['line']}: {s['diff']}")
+        if not ok:
+            failed.append(module)
+    print(
+        f"mutation: {len(TARGETS) - len(failed)} of {len(TARGETS)} targets at >= {THRESHOLD:.0%}", flush=True
+    )
+    return 1 if failed else 0
+
+
 def reclassify(modules: list[str]) -> None:
     """Apply :data:`EQUIVALENTS` to the survivors already recorded (after naming an equivalent,
     without running the mutants again): matched ones move to ``equivalent_survivors``."""
-    recorded = json.loads(RESULTS.read_text())
-    for module in modules or list(recorded):
-        r = recorded[module]
-        keep, moved = [], []
-        for s in r["survivors"]:
-            eq = _equivalent(module, s["diff"])
-            if eq is None:
-                keep.append(s)
-            else:
-                moved.append({"line": s["line"], "diff": s["diff"], "reason": eq.reason})
-        r["survivors"], r["survived"] = keep, len(keep)
-        r["equivalent_survivors"] = r.get("equivalent_survivors", []) + moved
-        r["score"] = round(r["killed"] / (r["killed"] + len(keep)), 4) if r["killed"] + len(keep) else None
-        print(f"{module}: {len(moved)} survivors named equivalent; score {r['score']}")
-    RESULTS.write_text(json.dumps(recorded, indent=2, sort_keys=True) + "\n")
+    with _recorded() as recorded:
+        for module in modules or list(recorded):
+            r = recorded[module]
+            keep, moved = [], []
+            for s in r["survivors"]:
+                eq = _equivalent(module, s["diff"])
+                if eq is None:
+                    keep.append(s)
+                else:
+                    moved.append({"line": s["line"], "diff": s["diff"], "reason": eq.reason})
+            r["survivors"], r["survived"] = keep, len(keep)
+            r["equivalent_survivors"] = r.get("equivalent_survivors", []) + moved
+            scored = r["killed"] + len(keep)
+            r["score"] = round(r["killed"] / scored, 4) if scored else None
+            print(f"{module}: {len(moved)} survivors named equivalent; score {r['score']}")
+
+
+@contextlib.contextmanager
+def _recorded() -> Iterator[dict[str, Any]]:
+    """The results file's records, to change in place: written back on exit, under a lock, since
+    another run may be merging its module meanwhile (and either's entry would be lost)."""
+    with (ROOT / "bench" / ".mutation.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        recorded = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
+        yield recorded
+        RESULTS.write_text(json.dumps(recorded, indent=2, sort_keys=True) + "\n")
 
 
 def main(argv: list[str]) -> int:
+    if argv == ["--check"]:
+        return check()
     if argv[:1] == ["--reclassify"]:
         reclassify(argv[1:])
         return 0
@@ -981,10 +1303,8 @@ def main(argv: list[str]) -> int:
     for module in wanted:
         print(f"mutating {module} against {TARGETS[module]} ...", flush=True)
         r = mutate(module, TARGETS[module])
-        # merged as each module finishes: another run may have recorded other modules meanwhile
-        recorded = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
-        recorded[module] = r
-        RESULTS.write_text(json.dumps(recorded, indent=2, sort_keys=True) + "\n")
+        with _recorded() as recorded:  # merged: another run may have recorded other modules
+            recorded[module] = r
         print(
             f"  {r['killed']} killed, {r['survived']} survived, score {r['score']} ({r['seconds']} s)",
             flush=True,
