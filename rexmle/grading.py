@@ -155,7 +155,6 @@ class WorkerPool:
         self.memory_gb = memory_gb
         self._idle: list[_Worker] = []
         self._busy: list[_Worker] = []
-        self._count = 0
 
     def __enter__(self) -> WorkerPool:
         return self
@@ -186,7 +185,6 @@ class WorkerPool:
         )
         os.close(req_r)
         os.close(ans_w)
-        self._count += 1
         return _Worker(
             proc=proc,
             requests=Connection(req_w, readable=False, writable=True),
@@ -297,7 +295,12 @@ def _run_cases(
 def default_workers() -> int:
     env = os.environ.get("REXMLE_GRADE_WORKERS")
     if env:
-        return max(1, int(env))
+        try:
+            return max(1, int(env))
+        except ValueError:
+            raise ConfigError(
+                f"REXMLE_GRADE_WORKERS must be a whole number of workers, not {env!r}"
+            ) from None
     return max(1, min(os.cpu_count() or 1, 8))
 
 
@@ -402,7 +405,8 @@ def _pooled_metrics(
     except InvalidSubmission as exc:
         return GradeReport(valid=False, reason=one_line(str(exc)), n_cases=len(rows))
     except Exception as exc:
-        return GradeReport(valid=False, reason=one_line(f"aggregation failed: {type(exc).__name__}: {exc}"))
+        reason = one_line(f"aggregation failed: {type(exc).__name__}: {exc}")
+        return GradeReport(valid=False, reason=reason, n_cases=len(rows))
 
 
 def _evaluate(
