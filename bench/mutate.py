@@ -788,6 +788,60 @@ EQUIVALENTS: dict[str, list[Equivalent]] = {
         Equivalent("rho[flat_a & flat_b] = 1.0", "rho[flat_a * flat_b]", "`*` is `&` on boolean arrays"),
         Equivalent("rho[flat_a & flat_b] = 1.0", "= 2.0", "the map is clipped to [-1, 1] on return"),
     ],
+    "rexmle/grading.py": [
+        *[
+            Equivalent(src, mutant, 'aggregation is mean, median or pooled, and "pooled" sorts last')
+            for src, mutant in (
+                ('if m.aggregation == "pooled":', 'if m.aggregation >= "pooled":'),
+                ('if m.aggregation == "pooled"}', 'if m.aggregation >= "pooled"}'),
+            )
+        ],
+        Equivalent(
+            'if m.aggregation == "mean" else',
+            'if m.aggregation <= "mean" else',
+            'only mean and median reach the line, and "median" sorts after "mean"',
+        ),
+        *_same_line(
+            "deadline: float = 0.0",
+            "submit sets a worker's deadline before it joins the busy list, the only deadlines read",
+            "deadline: float = 1.0",
+            "deadline: float = -1.0",
+        ),
+        *_same_line(
+            "limit: float = 0.0",
+            "submit sets the limit before it is read (in the message of a late worker only)",
+            "limit: float = 1.0",
+            "limit: float = -1.0",
+        ),
+        Equivalent(
+            "min(os.cpu_count() or 1, 8)",
+            "os.cpu_count() or 0",
+            "for a missing cpu count max(1, min(0, 8)) is 1 as well",
+        ),
+        Equivalent(
+            "return max(1, min(os.cpu_count() or 1, 8))",
+            "return max( 0, min(",
+            "the inner value is at least 1: cpu_count is None or positive",
+        ),
+        Equivalent(
+            "timeout=max(0.0, timeout)",
+            "timeout=max( -1.0, timeout)",
+            "the line runs only when no busy worker is late at the same `now`: the timeout is positive",
+        ),
+        Equivalent(
+            "x.answers is conn", "x.answers == conn", "Connection defines no __eq__: `==` is identity"
+        ),
+        Equivalent(
+            "while done < total:",
+            "while done != total:",
+            "done counts up by one from 0 and the loop ends when it reaches total",
+        ),
+        Equivalent(
+            "while pool.free > 0:",
+            "while pool.free != 0:",
+            "only feed makes workers busy, and it stops at 0 free: free is never negative",
+        ),
+    ],
     "rexmle/submission.py": [
         Equivalent(
             "rel.strip() != rel",
