@@ -1262,7 +1262,8 @@ def _code(path: Path) -> str:
 def fingerprint(module: str, tests: str, root: Path | None = None) -> str:
     """What a recorded result depends on: the code of the module and of its tests. Another
     fingerprint means the record no longer describes the code; an edit to a docstring, a comment
-    or the layout keeps it."""
+    or the layout keeps it. ``ast.dump``'s text can change with Python's minor version: records
+    are made with the Python CI uses (another one makes every record stale, and CI says so)."""
     digest = hashlib.sha256()
     for rel in (module, *tests.split()):
         digest.update(f"{rel}\0{_code((root or ROOT) / rel)}\0".encode())
