@@ -346,6 +346,16 @@ def test_the_worker_command_line_is_parsed_and_refuses_what_it_cannot_run(tmp_pa
     assert unknown.returncode == 2 and "not in the sweep" in unknown.stderr
     usage = subprocess.run([sys.executable, "-m", "rexmle.sweep.worker"], capture_output=True, text=True)
     assert usage.returncode == 2 and "usage:" in usage.stderr
+    # the older command line (`python -m rexmle.sweep worker ...`) still reaches the same worker
+    legacy = subprocess.run(
+        [sys.executable, "-m", "rexmle.sweep", "worker", str(spec.output), "not-a-run"],
+        capture_output=True,
+        text=True,
+    )
+    assert legacy.returncode == 2 and "not in the sweep" in legacy.stderr
+    bare = subprocess.run([sys.executable, "-m", "rexmle.sweep"], capture_output=True, text=True)
+    assert bare.returncode == 1
+    assert bare.stderr.strip() == "usage: python -m rexmle.sweep.worker OUT RUN_ID [--home H] [--force]"
 
 
 def test_progress_lines_say_how_each_run_ended_and_how_far_the_sweep_is(tmp_path: Path) -> None:

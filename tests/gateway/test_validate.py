@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +15,7 @@ import pytest
 from pydantic import SecretStr
 
 from rexmle import agent as agents
-from rexmle import challenge, grading
+from rexmle import challenge, grading, runtime
 from rexmle.gateway import Gateway, GatewayConfig, Route
 
 
@@ -97,6 +99,28 @@ def test_validate_submission_command(gateway: Gateway, sandbox: Path, home: Path
     (sandbox / "submission" / "submission.csv").unlink()
     done = subprocess.run([str(command)], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 1 and '"valid": false' in done.stdout
+
+
+def test_the_validate_script_says_what_is_missing_and_relays_a_refusal(
+    gateway: Gateway, sandbox: Path
+) -> None:
+    """The same script run by this interpreter (so coverage sees it): no endpoint is a one-line
+    exit; a wrong token gets the gateway's 401 answer printed, and exit 1."""
+    script = Path(runtime.__file__).parent / "validate_submission.py"
+    folder = str(sandbox / "submission")
+    base = {"PATH": os.environ["PATH"], **{k: v for k, v in os.environ.items() if k.startswith("COVERAGE")}}
+    unset = subprocess.run([sys.executable, str(script), folder], env=base, capture_output=True, text=True)
+    assert unset.returncode == 1
+    assert unset.stderr.strip() == (
+        "validate-submission: this run has no validation endpoint (REXMLE_VALIDATE_URL unset)"
+    )
+    env = {**base, "REXMLE_VALIDATE_URL": gateway.url + "/validate", "REXMLE_VALIDATE_TOKEN": "not-the-token"}
+    refused = subprocess.run([sys.executable, str(script), folder], env=env, capture_output=True, text=True)
+    assert refused.returncode == 1
+    assert json.loads(refused.stdout)["error"]["code"] == "invalid_api_key"
+    env["REXMLE_VALIDATE_TOKEN"] = gateway.token
+    ok = subprocess.run([sys.executable, str(script), folder], env=env, capture_output=True, text=True)
+    assert ok.returncode == 0 and json.loads(ok.stdout)["valid"] is True
 
 
 def test_container_paths_map_to_the_host_folder(

@@ -56,6 +56,20 @@ def docker_home(engine: object, home: Path, monkeypatch: pytest.MonkeyPatch) -> 
     return home
 
 
+def test_doctor_reports_the_engine_its_gpu_runtimes_and_the_root_image(docker_home: Path) -> None:
+    """`rexmle doctor` against the running engine: the engine is ok with its storage driver, GPU
+    runtimes are reported as found or with the toolkit to install, and the root image the tests
+    imported is found."""
+    from rexmle import doctor
+
+    checks = {c.component: c for c in doctor.check_docker()}
+    assert list(checks) == ["docker engine", "docker GPUs", "root image"]
+    assert checks["docker engine"].status == "ok" and ", storage " in checks["docker engine"].detail
+    gpus = checks["docker GPUs"]
+    assert (gpus.status, gpus.fix == "") in (("ok", True), ("warning", False))
+    assert checks["root image"].status == "ok" and checks["root image"].detail == ROOT
+
+
 def _spec(agent: str, **budget: object) -> RunSpec:
     spec = runs.make_spec("isles22", agent, runtime="docker", synthetic=True, **_llm(agent))
     if budget:

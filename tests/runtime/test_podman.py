@@ -56,6 +56,14 @@ def podman() -> Iterator[object]:
     yield c
 
 
+def test_doctor_finds_podmans_api_socket(podman: object) -> None:
+    from rexmle import doctor
+
+    check = doctor.check_podman()
+    assert check.status == "ok" and check.detail.startswith("Podman") and check.fix == ""
+    assert check.detail.endswith(f" at {podman_socket()}")
+
+
 def test_dummy_runs_under_podman_graded_and_ranked(
     podman: object, home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
