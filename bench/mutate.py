@@ -4,10 +4,9 @@ Each target is one module and the tests that must catch a wrong number in it. co
 the module (one mutant at a time, restored after each), runs the tests, and records whether they
 failed (killed) or passed (survived). An equivalent mutant (a change no test can see because it
 changes no result) is named in :data:`EQUIVALENTS` with its reason: it still runs, and only when
-it survives is it listed apart instead of counted. Older lines marked ``# pragma: no mutate``
-(reason: the ``# equivalent mutant...`` comment above) skip every mutant of the line; they are
-listed too. Results: ``bench/mutation.json`` (score per module, every
-survivor with its line and diff).
+it survives is it listed apart instead of counted; no line is skipped whole (cosmic-ray's
+``# pragma: no mutate`` is not honoured: it would hide killable mutants of the line too).
+Results: ``bench/mutation.json`` (score per module, every survivor with its line and diff).
 
 Runs serially in a private copy of the working tree (the files git tracks or would track), so it
 can run beside other work, and two runs on different modules do not meet; only the results file
@@ -92,6 +91,10 @@ _COUNTS_NONNEGATIVE = (
     "counts are >= 0: `> 0` is `!= 0`, `a | b > 0` is `a + b > 0`, and `tp << x > 0` differs only at "
     "tp = 0, where the ratio is 0 anyway"
 )
+_BOOL_AND = "`*` is `&` on boolean arrays"
+_INTERNED = "both sides are the same interned string literals"
+_SAFE_CAST = "dtype `<=` is 'casts safely to': only bool casts safely to bool"
+_PIL_FORMAT = "Pillow's format name and the literal are the same interned string"
 _FALLBACK = "the fallback is taken only at tp = 0, where the other ratio is 0 and F1 is 0 for any fallback"
 #: module -> its equivalent mutants, with the reason each cannot change a result.
 EQUIVALENTS: dict[str, list[Equivalent]] = {
@@ -784,8 +787,8 @@ EQUIVALENTS: dict[str, list[Equivalent]] = {
         ),
     ],
     "graders/image_quality.py": [
-        Equivalent("both = ~flat_a & ~flat_b", "both = ~flat_a * ~flat_b", "`*` is `&` on boolean arrays"),
-        Equivalent("rho[flat_a & flat_b] = 1.0", "rho[flat_a * flat_b]", "`*` is `&` on boolean arrays"),
+        Equivalent("both = ~flat_a & ~flat_b", "both = ~flat_a * ~flat_b", _BOOL_AND),
+        Equivalent("rho[flat_a & flat_b] = 1.0", "rho[flat_a * flat_b]", _BOOL_AND),
         Equivalent("rho[flat_a & flat_b] = 1.0", "= 2.0", "the map is clipped to [-1, 1] on return"),
     ],
     "rexmle/grading.py": [
@@ -919,7 +922,7 @@ EQUIVALENTS: dict[str, list[Equivalent]] = {
         Equivalent(
             "data.dtype.itemsize == 1", "data.dtype.itemsize <= 1", "a numpy integer's itemsize is at least 1"
         ),
-        Equivalent("bad = fg & (data != 1)", "bad = fg * (data != 1)", "`*` is `&` on boolean arrays"),
+        Equivalent("bad = fg & (data != 1)", "bad = fg * (data != 1)", _BOOL_AND),
         Equivalent(
             'if data.dtype.kind == "b":',
             'if data.dtype.kind <= "b":',
@@ -957,19 +960,19 @@ EQUIVALENTS: dict[str, list[Equivalent]] = {
         Equivalent(
             'if im.format != "PNG":',
             'im.format is not "PNG"',
-            "Pillow's format name and the literal are the same interned string",
+            _PIL_FORMAT,
         ),
         Equivalent(
             "if arr.dtype == np.bool_:",
             "if arr.dtype <= np.bool_:",
-            "dtype `<=` is 'casts safely to': only bool casts safely to bool",
+            _SAFE_CAST,
         ),
     ],
     "challenges/neurips-cellseg/grade.py": [
         Equivalent(
             "if arr.dtype == np.bool_:",
             "if arr.dtype <= np.bool_:",
-            "dtype `<=` is 'casts safely to': only bool casts safely to bool",
+            _SAFE_CAST,
         ),
         *_same_line(
             "if len(im.getbands()) > 1 else ()",
@@ -1017,13 +1020,11 @@ EQUIVALENTS: dict[str, list[Equivalent]] = {
         Equivalent(
             'if img.format != "PNG":',
             'img.format is not "PNG"',
-            "Pillow's format name and the literal are the same interned string",
+            _PIL_FORMAT,
         ),
     ],
     "challenges/_topcow/scoring.py": [
-        Equivalent(
-            "float(outcome == o)", "float(outcome is o)", "both sides are the same interned string literals"
-        ),
+        Equivalent("float(outcome == o)", "float(outcome is o)", _INTERNED),
         Equivalent("FAIL = -1", "FAIL = - 2", "real variant codes are 0-15: any negative code fails alike"),
         Equivalent(
             "FAIL = -1", "FAIL = ~1", "~1 is -2: real variant codes are 0-15, any negative fails alike"
@@ -1164,13 +1165,6 @@ def _copy_tree(dest: Path) -> Path:
     return dest
 
 
-def _reason(source: list[str], line_no: int) -> str:
-    """Why line ``line_no`` (1-based) is excluded: the comment line just above it, which by this
-    project's convention starts ``# equivalent mutant``."""
-    above = source[line_no - 2].strip() if line_no >= 2 else ""
-    return above.lstrip("# ") if above.startswith("# equivalent") else "(no reason given)"
-
-
 def mutate(module: str, tests: str) -> dict[str, Any]:
     from cosmic_ray.work_db import WorkDB, use_db
     from cosmic_ray.work_item import TestOutcome
@@ -1182,7 +1176,6 @@ def mutate(module: str, tests: str) -> dict[str, Any]:
         cfg, db = _config(module, tests, folder, tree), folder / "session.sqlite"
         bin_dir = Path(PY).parent
         _run(tree, str(bin_dir / "cosmic-ray"), "init", str(cfg), str(db))
-        _run(tree, str(bin_dir / "cr-filter-pragma"), str(db))
         _run(tree, str(bin_dir / "cr-filter-operators"), str(db), str(cfg))
         in_annotations = _skip_annotation_mutants(db, (tree / module).read_text())
         started = time.time()
@@ -1191,7 +1184,6 @@ def mutate(module: str, tests: str) -> dict[str, Any]:
         with use_db(str(db), WorkDB.Mode.open) as work:
             results = list(work.results)
             items = {i.job_id: i for i in work.work_items}
-        source = (tree / module).read_text().splitlines()  # as mutated: restored after each mutant
     outcomes = [r for _job, r in results if r.test_outcome is not None]
     killed = sum(r.test_outcome == TestOutcome.KILLED for r in outcomes)
     survived_all = [(job, r) for job, r in results if r.test_outcome == TestOutcome.SURVIVED]
@@ -1203,12 +1195,6 @@ def mutate(module: str, tests: str) -> dict[str, Any]:
         if eq is not None
     ]
     incompetent = sum(r.test_outcome == TestOutcome.INCOMPETENT for r in outcomes)
-    skipped = sum(r.test_outcome is None for _job, r in results)
-    equivalents = [
-        {"line": n, "reason": _reason(source, n)}
-        for n, line in enumerate(source, 1)
-        if "pragma: no mutate" in line
-    ]
     scored = killed + len(survived)
     return {
         "tests": tests,
@@ -1217,11 +1203,9 @@ def mutate(module: str, tests: str) -> dict[str, Any]:
         "killed": killed,
         "survived": len(survived),
         "incompetent": incompetent,
-        "skipped_as_equivalent": skipped,  # pragma lines and annotations
         "skipped_in_annotations": in_annotations,
         "score": round(killed / scored, 4) if scored else None,
         "seconds": round(took, 1),
-        "equivalents": equivalents,  # lines skipped whole by `# pragma: no mutate`
         "equivalent_survivors": listed,  # survivors matched by EQUIVALENTS, not counted
         "survivors": [
             {
